@@ -1,0 +1,301 @@
+"""Typed, frozen run configuration: one dataclass per station, validated before anything runs.
+
+Every field has a docstring-style comment; ``__post_init__`` checks ranges and says how to fix bad input.
+``RunConfig.from_dict`` / ``to_dict`` round-trip through JSON (saved as ``config.json`` in the run directory),
+and ``apply_overrides`` takes ``section.field=value`` strings from the command line.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any, get_type_hints
+
+from icrl.errors import ConfigError
+
+
+def _require(ok: bool, name: str, value: Any, allowed: str) -> None:
+    if not ok:
+        raise ConfigError(f"config field {name}={value!r} is invalid: allowed {allowed}.")
+
+
+def _choice(name: str, value: Any, choices: tuple) -> None:
+    _require(value in choices, name, value, "one of " + ", ".join(map(repr, choices)))
+
+
+def _positive(name: str, value: float, allow_zero: bool = False) -> None:
+    ok = value >= 0 if allow_zero else value > 0
+    _require(ok, name, value, ">= 0" if allow_zero else "> 0")
+
+
+def _unit(name: str, value: float) -> None:
+    _require(0.0 <= value <= 1.0, name, value, "a number in [0, 1]")
+
+
+@dataclass(frozen=True)
+class EnvConfig:
+    name: str = "meta-frozen-lake"  # registered env name (`icrl envs`) or any gymnasium id
+    kwargs: dict = field(default_factory=dict)  # passed to the env factory, e.g. {"size": 5, "attempts": 5}
+    num_envs: int = 24  # parallel training environments stepped as one batch
+    eval_num_envs: int = 24  # parallel evaluation environments
+    vector: str = "inline"  # "inline": stepped in this process; "subprocess": gymnasium AsyncVectorEnv
+    chunk_len: int = 0  # >0: store very long rollouts as chunks of about this many steps (0 = whole rollouts)
+
+    def __post_init__(self) -> None:
+        _require(isinstance(self.name, str) and self.name != "", "env.name", self.name, "a non-empty env name")
+        _require(isinstance(self.kwargs, dict), "env.kwargs", self.kwargs, "a JSON object")
+        _positive("env.num_envs", self.num_envs)
+        _positive("env.eval_num_envs", self.eval_num_envs)
+        _choice("env.vector", self.vector, ("inline", "subprocess"))
+        _positive("env.chunk_len", self.chunk_len, allow_zero=True)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    sequence: str = "transformer"  # "transformer", "gru", "lstm" or "feedforward" (no memory)
+    d_model: int = 128  # width of the sequence model
+    n_layers: int = 3  # layers of the sequence model
+    n_heads: int = 8  # attention heads (transformer)
+    d_ff: int = 0  # transformer feed-forward width (0 = 4 * d_model)
+    pos_emb: str = "fixed"  # "fixed" (sinusoidal), "learned" or "rope"; positions are rollout time indices
+    max_time_idx: int = 0  # rows of the learned position table (0 = derived from the env's rollout length)
+    max_seq_len: int = 0  # context length in observations, training and inference alike (0 = whole rollout)
+    dropout_emb: float = 0.05
+    dropout_ff: float = 0.05
+    sigma_reparam: bool = True  # sigma-reparameterised linears inside Transformer layers
+    normformer_norms: bool = True  # NormFormer extra norms after attention and inside the FF block
+    head_scaling: bool = True  # learnable per-head attention output scale
+    encoder_hidden: int = 128  # per-step MLP width
+    encoder_layers: int = 1  # per-step MLP hidden layers
+    encoder_out: int = 64  # per-step embedding width
+    normalize_inputs: bool = True  # running mean/std normalisation of vector observations
+    head_hidden: int = 256  # actor and critic MLP width
+    head_layers: int = 2  # actor and critic hidden layers
+
+    def __post_init__(self) -> None:
+        _choice("model.sequence", self.sequence, ("transformer", "gru", "lstm", "feedforward"))
+        for name in ("d_model", "n_layers", "n_heads", "encoder_hidden", "encoder_out", "head_hidden"):
+            _positive(f"model.{name}", getattr(self, name))
+        for name in ("d_ff", "max_time_idx", "max_seq_len", "encoder_layers", "head_layers"):
+            _positive(f"model.{name}", getattr(self, name), allow_zero=True)
+        _choice("model.pos_emb", self.pos_emb, ("fixed", "learned", "rope"))
+        _require(self.d_model % self.n_heads == 0, "model.n_heads", self.n_heads, "a divisor of model.d_model")
+        if self.pos_emb == "rope":
+            _require((self.d_model // self.n_heads) % 2 == 0, "model.n_heads", self.n_heads,
+                     "a value giving an even head width for rope")
+        _unit("model.dropout_emb", self.dropout_emb)
+        _unit("model.dropout_ff", self.dropout_ff)
+
+
+@dataclass(frozen=True)
+class LearnConfig:
+    gamma: float = 0.999  # main discount, used to act
+    extra_gammas: tuple = (0.1, 0.9, 0.95, 0.97, 0.99, 0.995)  # multi-gamma: trained alongside `gamma`
+    use_multigamma: bool = True
+    num_critics: int = 4  # critic ensemble size C
+    num_critics_td: int = 2  # random subset size for the TD-target ensemble reduction
+    online_coeff: float = 1.0  # weight of the deterministic policy-gradient term
+    offline_coeff: float = 0.1  # weight of the filtered behaviour-cloning term
+    critic_loss_weight: float = 10.0
+    reward_multiplier: float = 10.0
+    tau: float = 0.003  # Polyak rate of target actor and critics
+    n_step: int = 1
+    filter: str = "binary"  # advantage filter of the BC term: "binary" or "exp"
+    exp_beta: float = 1.0  # temperature of the exponential filter
+    exp_clip: float = 100.0  # upper clip of exponential filter weights
+    fake_filter: bool = False  # pure behaviour cloning (filter = 1)
+    popart: bool = True
+    popart_beta: float = 5e-4
+    use_target_actor: bool = True
+    actor_samples: int = 1  # K_a: policy samples to estimate E_pi[Q] (continuous actions)
+    critic_samples: int = 1  # K_c: policy samples for TD targets (continuous actions)
+    lr: float = 1e-4
+    warmup_steps: int = 500
+    weight_decay: float = 1e-3
+    grad_clip: float = 1.0
+    batch_size: int = 24  # sequences per update
+
+    def __post_init__(self) -> None:
+        _require(0.0 < self.gamma < 1.0, "learn.gamma", self.gamma, "a number in (0, 1)")
+        for g in self.extra_gammas:
+            _require(0.0 <= g < 1.0, "learn.extra_gammas", self.extra_gammas, "numbers in [0, 1)")
+        _positive("learn.num_critics", self.num_critics)
+        _require(1 <= self.num_critics_td, "learn.num_critics_td", self.num_critics_td, ">= 1")
+        _positive("learn.online_coeff", self.online_coeff, allow_zero=True)
+        _positive("learn.offline_coeff", self.offline_coeff, allow_zero=True)
+        _require(self.online_coeff + self.offline_coeff > 0, "learn.offline_coeff", self.offline_coeff,
+                 "> 0 when learn.online_coeff is 0 (the actor needs a loss)")
+        _positive("learn.critic_loss_weight", self.critic_loss_weight, allow_zero=True)
+        _positive("learn.reward_multiplier", self.reward_multiplier)
+        _require(0.0 < self.tau <= 1.0, "learn.tau", self.tau, "a number in (0, 1]")
+        _positive("learn.n_step", self.n_step)
+        _choice("learn.filter", self.filter, ("binary", "exp"))
+        _positive("learn.exp_beta", self.exp_beta)
+        _positive("learn.actor_samples", self.actor_samples)
+        _positive("learn.critic_samples", self.critic_samples)
+        _positive("learn.lr", self.lr)
+        _positive("learn.warmup_steps", self.warmup_steps, allow_zero=True)
+        _positive("learn.weight_decay", self.weight_decay, allow_zero=True)
+        _positive("learn.grad_clip", self.grad_clip)
+        _positive("learn.batch_size", self.batch_size)
+
+    @property
+    def gammas(self) -> tuple[float, ...]:
+        """All discounts, main ``gamma`` last (axis G everywhere)."""
+        extra = tuple(g for g in self.extra_gammas if g != self.gamma) if self.use_multigamma else ()
+        return tuple(float(g) for g in extra) + (float(self.gamma),)
+
+
+@dataclass(frozen=True)
+class ReplayConfig:
+    capacity_steps: int = 1_000_000  # FIFO size of the buffer in timesteps (protected data not counted)
+    min_steps: int = 1  # updates start once the buffer holds this many timesteps
+    padded_sampling: str = "none"  # window starts: "none", "left", "right" or "both" (method section 4.1)
+    weight_by_length: bool = False  # sample trajectories proportionally to length instead of uniformly
+    prefetch: int = 4  # batches prepared ahead by the background loader
+    cache_trajectories: int = 20_000  # trajectories kept in memory after their first read (0 = always disk)
+
+    def __post_init__(self) -> None:
+        _positive("replay.capacity_steps", self.capacity_steps)
+        _positive("replay.min_steps", self.min_steps, allow_zero=True)
+        _choice("replay.padded_sampling", self.padded_sampling, ("none", "left", "right", "both"))
+        _positive("replay.prefetch", self.prefetch)
+        _positive("replay.cache_trajectories", self.cache_trajectories, allow_zero=True)
+
+
+@dataclass(frozen=True)
+class ExplorationConfig:
+    kind: str = "egreedy"  # "egreedy" (decays over training) or "bilevel" (also decays within a rollout)
+    eps_start: float = 1.0  # epsilon (discrete) or noise std (continuous) at the start of training
+    eps_end: float = 0.05  # ... after `anneal_steps` env steps of one actor
+    eps_end_start: float = 0.8  # bilevel: value at the end of a rollout, at the start of training
+    eps_end_end: float = 0.01  # bilevel: value at the end of a rollout, after annealing
+    anneal_steps: int = 1_000_000  # env steps per actor over which the schedule decays
+    rollout_horizon: int = 0  # bilevel: rollout length (0 = derived from the env)
+    randomize: bool = True  # per-env multiplier U[0, 1) redrawn every rollout
+    sample_train: bool = True  # sample actions while collecting (else argmax / mean, plus noise)
+    sample_eval: bool = True  # sample actions during evaluation
+
+    def __post_init__(self) -> None:
+        _choice("explore.kind", self.kind, ("egreedy", "bilevel"))
+        for name in ("eps_start", "eps_end", "eps_end_start", "eps_end_end"):
+            _unit(f"explore.{name}", getattr(self, name))
+        _positive("explore.anneal_steps", self.anneal_steps)
+        _positive("explore.rollout_horizon", self.rollout_horizon, allow_zero=True)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 100
+    steps_per_epoch: int = 100  # env steps per training env per epoch
+    updates_per_epoch: int = 100  # gradient updates per epoch
+    eval_every: int = 5  # evaluate every N epochs (0 = never; always at the last epoch)
+    eval_episodes: int = 48  # finished evaluation rollouts per evaluation
+    ckpt_every: int = 1  # checkpoint every N epochs (and at the end)
+    seed: int = 0
+    device: str = "auto"  # "auto" (CUDA when available), "cpu" or "cuda[:N]"
+    time_limit_min: float = 0.0  # stop (and checkpoint) after this much wall time (0 = no limit)
+    log_every: int = 50  # updates between learner metric logs
+    wandb: bool = False  # also log to Weights & Biases (needs `pip install icrl[wandb]`)
+    wandb_project: str = "icrl"
+    threads: int = 0  # torch CPU threads (0 = torch default)
+
+    def __post_init__(self) -> None:
+        _positive("train.epochs", self.epochs)
+        _positive("train.steps_per_epoch", self.steps_per_epoch, allow_zero=True)
+        _positive("train.updates_per_epoch", self.updates_per_epoch, allow_zero=True)
+        _positive("train.eval_every", self.eval_every, allow_zero=True)
+        _positive("train.eval_episodes", self.eval_episodes)
+        _positive("train.ckpt_every", self.ckpt_every)
+        _positive("train.time_limit_min", self.time_limit_min, allow_zero=True)
+        _positive("train.log_every", self.log_every)
+        _positive("train.threads", self.threads, allow_zero=True)
+        ok = self.device in ("auto", "cpu") or self.device.startswith("cuda")
+        _require(ok, "train.device", self.device, "'auto', 'cpu' or 'cuda[:N]'")
+
+
+SECTIONS = {"env": EnvConfig, "model": ModelConfig, "learn": LearnConfig, "replay": ReplayConfig,
+            "explore": ExplorationConfig, "train": TrainConfig}
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """The whole run: one frozen section per station."""
+
+    env: EnvConfig = field(default_factory=EnvConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    learn: LearnConfig = field(default_factory=LearnConfig)
+    replay: ReplayConfig = field(default_factory=ReplayConfig)
+    explore: ExplorationConfig = field(default_factory=ExplorationConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    @staticmethod
+    def from_dict(data: dict) -> RunConfig:
+        unknown = set(data) - set(SECTIONS)
+        if unknown:
+            raise ConfigError(f"unknown config sections {sorted(unknown)}; known: {sorted(SECTIONS)}.")
+        return RunConfig(**{name: _section_from_dict(cls, name, data.get(name, {})) for name, cls in SECTIONS.items()})
+
+    def replace(self, **sections: Any) -> RunConfig:
+        return dataclasses.replace(self, **sections)
+
+
+def _section_from_dict(cls: type, name: str, data: dict) -> Any:
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(data) - known
+    if unknown:
+        raise ConfigError(f"unknown config fields {sorted(f'{name}.{u}' for u in unknown)}; "
+                          f"fields of {name}: {sorted(known)}.")
+    hints = get_type_hints(cls)
+    values = {}
+    for key, value in data.items():
+        if hints[key] is tuple and isinstance(value, list):
+            value = tuple(value)
+        values[key] = _coerce(f"{name}.{key}", hints[key], value)
+    return cls(**values)
+
+
+def _coerce(name: str, hint: Any, value: Any) -> Any:
+    """Accept ints for floats and check basic types so errors name the field."""
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    expected = {int: int, float: float, bool: bool, str: str, dict: dict, tuple: tuple}.get(hint)
+    if expected is not None and (not isinstance(value, expected) or (expected is int and isinstance(value, bool))):
+        raise ConfigError(f"config field {name}={value!r} has the wrong type: expected {expected.__name__}.")
+    return value
+
+
+def parse_value(text: str) -> Any:
+    """Command-line value: JSON when it parses (numbers, true/false, lists, objects), else the raw string."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def apply_overrides(config: RunConfig, overrides: list[str]) -> RunConfig:
+    """Apply ``section.field=value`` (or ``env.kwargs.key=value``) strings; returns a new validated config."""
+    data = config.to_dict()
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"override {item!r} must look like section.field=value, e.g. learn.lr=3e-4.")
+        path, raw = item.split("=", 1)
+        keys = path.strip().split(".")
+        if len(keys) < 2 or keys[0] not in SECTIONS:
+            raise ConfigError(f"override {item!r}: the path must start with one of {sorted(SECTIONS)}.")
+        target = data
+        for key in keys[:-1]:
+            if key not in target or not isinstance(target[key], dict):
+                if target is data or keys[1] != "kwargs":
+                    raise ConfigError(f"override {item!r}: {'.'.join(keys[:-1])} is not a config section.")
+                target[key] = {}
+            target = target[key]
+        target[keys[-1]] = parse_value(raw)
+    return RunConfig.from_dict(data)

@@ -1,0 +1,25 @@
+"""The one small error hierarchy of icrl: every message says what was wrong and how to fix it."""
+
+
+class ICRLError(Exception):
+    """Base class of all errors raised on purpose by icrl."""
+
+
+class ConfigError(ICRLError, ValueError):
+    """A configuration field has a value outside its allowed range."""
+
+
+class SpaceError(ICRLError, TypeError):
+    """An environment uses an observation or action space that icrl does not support."""
+
+
+class DataError(ICRLError):
+    """A trajectory file or dataset is missing, corrupt or inconsistent."""
+
+
+class CheckpointError(ICRLError):
+    """A checkpoint or run directory cannot be read or does not match the configuration."""
+
+
+class MissingExtraError(ICRLError, ImportError):
+    """An optional dependency is needed for a feature; the message names the pip extra."""
