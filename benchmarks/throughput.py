@@ -1,0 +1,72 @@
+"""Learner updates/s and rollout env steps/s for the default Meta-Frozen-Lake config.
+
+Default config: batch 24, whole-rollout windows (126 observations), Transformer 3 layers x width 128,
+24 parallel envs. Prints the median and spread over repeated measurements.
+
+    .venv/bin/python benchmarks/throughput.py [--repeats 5] [--updates 20] [--steps 100] [overrides ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from icrl.config import RunConfig, apply_overrides
+from icrl.train.parts import make_parts
+
+
+def _median_rate(fn, count: int, repeats: int) -> tuple[float, float, float]:
+    rates = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn(count)
+        rates.append(count / (time.perf_counter() - start))
+    return statistics.median(rates), min(rates), max(rates)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("overrides", nargs="*")
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--updates", type=int, default=20)
+    p.add_argument("--steps", type=int, default=100)
+    args = p.parse_args()
+    cfg = apply_overrides(RunConfig(), args.overrides)
+    with tempfile.TemporaryDirectory() as tmp:
+        parts = make_parts(cfg, Path(tmp))
+        try:
+            trajs, _ = parts.collector.collect(300)  # fill the buffer with whole rollouts first
+            for t in trajs:
+                parts.store.write(t)
+            parts.prefetcher.refresh()
+
+            def collect(n: int) -> None:
+                parts.collector.collect(n)
+
+            def update(n: int) -> None:
+                for _ in range(n):
+                    parts.learner.update(parts.prefetcher.get().to(parts.setup.device))
+
+            update(3)  # warm-up
+            upd = _median_rate(update, args.updates, args.repeats)
+            steps = _median_rate(collect, args.steps, args.repeats)
+        finally:
+            parts.close()
+    n_envs = cfg.env.num_envs
+    print(f"machine: torch {torch.__version__}, {torch.get_num_threads()} threads, device {parts.setup.device}")
+    print(f"config: env={cfg.env.name} {cfg.env.kwargs} batch={cfg.learn.batch_size} "
+          f"window={parts.env.max_seq_len} obs, {cfg.model.sequence} {cfg.model.n_layers}x{cfg.model.d_model}, "
+          f"{n_envs} envs")
+    print(f"learner updates/s : median {upd[0]:.2f} (min {upd[1]:.2f}, max {upd[2]:.2f}) over {args.repeats} x "
+          f"{args.updates} updates")
+    print(f"rollout env steps/s: median {steps[0] * n_envs:.0f} (min {steps[1] * n_envs:.0f}, "
+          f"max {steps[2] * n_envs:.0f}) over {args.repeats} x {args.steps} batched steps")
+
+
+if __name__ == "__main__":
+    main()

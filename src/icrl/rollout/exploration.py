@@ -1,0 +1,81 @@
+"""Exploration noise for training actors (method section 3).
+
+Epsilon-greedy for categorical actions (a uniformly random action with probability eps) and Gaussian noise
+for continuous actions (``clip(a + eps * N(0, I), -1, 1)``). The value of eps follows a per-actor schedule:
+
+* ``egreedy``: decays linearly with the actor's env steps ``g`` from ``eps_start`` to ``eps_end``;
+* ``bilevel``: also decays within each rollout, from the start value to the end value at ``rollout_horizon``.
+
+Each env draws a multiplier ``m ~ U[0, 1)`` at the start of every rollout (``randomize``), so the batch always
+mixes cautious and adventurous actors. The schedule counts the actor's *own* steps, independent of the
+number of parallel envs.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from icrl.config import ExplorationConfig
+from icrl.spaces import ActionSpec
+
+
+class Exploration:
+    """Perturbs a batch of env-facing actions; its state (step counter, multipliers) is checkpointable."""
+
+    def __init__(self, cfg: ExplorationConfig, action_spec: ActionSpec, num_envs: int, rollout_horizon: int,
+                 rng: np.random.Generator) -> None:
+        self.cfg = cfg
+        self.spec = action_spec
+        self.horizon = max(cfg.rollout_horizon or rollout_horizon, 1)
+        self.rng = rng
+        self.steps = 0
+        self.multiplier = self._draw(num_envs)
+
+    def _draw(self, n: int) -> np.ndarray:
+        return self.rng.random(n) if self.cfg.randomize else np.ones(n)
+
+    def _anneal(self, start: float, end: float) -> float:
+        frac = min(self.steps / self.cfg.anneal_steps, 1.0)
+        return start + (end - start) * frac
+
+    def epsilon(self, time_idx: np.ndarray) -> np.ndarray:
+        """(N,) current epsilon (or noise std) per env, given each env's step in its rollout."""
+        c = self.cfg
+        start = self._anneal(c.eps_start, c.eps_end)
+        if c.kind == "egreedy":
+            eps = np.full(time_idx.shape, start)
+        else:
+            end = self._anneal(c.eps_end_start, c.eps_end_end)
+            eps = start - (start - end) * np.minimum(time_idx / self.horizon, 1.0)
+        return self.multiplier * eps
+
+    def perturb(self, actions: np.ndarray, time_idx: np.ndarray) -> np.ndarray:
+        """Env-facing actions (N,) / (N, k) / (N, d) -> perturbed copy; advances the step counter."""
+        eps = self.epsilon(time_idx)
+        self.steps += 1
+        n = actions.shape[0]
+        if self.spec.kind == "box":
+            noise = self.rng.standard_normal(actions.shape) * eps[:, None]
+            return np.clip(actions + noise, -1.0, 1.0).astype(np.float32)
+        explore = self.rng.random(n) < eps
+        if not explore.any():
+            return actions
+        random = np.stack([self.rng.integers(0, k, size=n) for k in self.spec.nvec], axis=-1)
+        random = random[:, 0] if self.spec.kind == "discrete" else random
+        out = actions.copy()
+        out[explore] = random[explore]
+        return out
+
+    def on_rollout_end(self, done: np.ndarray) -> None:
+        """Redraw the multiplier of envs whose rollout just ended."""
+        if self.cfg.randomize and done.any():
+            self.multiplier[done] = self.rng.random(int(done.sum()))
+
+    def state_dict(self) -> dict:
+        return {"steps": self.steps, "multiplier": self.multiplier.tolist()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.steps = int(state["steps"])
+        mult = np.asarray(state["multiplier"], dtype=np.float64)
+        if mult.shape == self.multiplier.shape:
+            self.multiplier = mult

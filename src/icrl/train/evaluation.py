@@ -1,0 +1,28 @@
+"""``icrl eval``: run the saved policy of a run directory and report the same metrics as training."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from icrl.agent import make_agent
+from icrl.device import pick_device
+from icrl.errors import CheckpointError
+from icrl.rollout import evaluate
+from icrl.train import checkpoint as ckpt
+from icrl.train.parts import probe_env
+from icrl.train.rundir import checkpoint_dir, load_config
+
+
+def evaluate_run(run_dir: Path, episodes: int | None = None, greedy: bool = False) -> dict[str, float]:
+    cfg = load_config(run_dir)
+    setup = pick_device(cfg.train.device, cfg.train.threads)
+    env = probe_env(cfg)
+    agent = make_agent(cfg, env.obs_spec, env.action_spec, env.max_seq_len, env.max_time_idx).to(setup.device)
+    loaded = ckpt.load_latest(checkpoint_dir(run_dir))
+    if loaded is None:
+        raise CheckpointError(f"{run_dir} has no checkpoint yet; train first (`icrl train --run-dir {run_dir}`).")
+    ckpt.load_module_state("agent", agent, loaded[0])
+    agent.eval()
+    return evaluate(agent, env.factory, env.action_spec, cfg.env.name, cfg.env.eval_num_envs,
+                    episodes or cfg.train.eval_episodes, setup.device,
+                    sample=cfg.explore.sample_eval and not greedy, seed=cfg.train.seed + 99_999, mode=cfg.env.vector)

@@ -1,0 +1,92 @@
+"""Builds every part of a run from its config, in one place (``make_*`` functions, complete objects)."""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from icrl.agent import Agent, make_agent
+from icrl.config import RunConfig
+from icrl.data import BatchPrefetcher, TrajectoryStore, WindowSampler
+from icrl.device import DeviceSetup, pick_device
+from icrl.envs import make_env
+from icrl.errors import ConfigError
+from icrl.learn import Learner
+from icrl.rollout import Collector, Exploration, make_vector_env
+from icrl.spaces import ActionSpec, ObsSpec
+
+
+@dataclass(frozen=True)
+class EnvInfo:
+    """What the agent needs to know about the environment before it is built."""
+
+    factory: functools.partial
+    obs_spec: ObsSpec
+    action_spec: ActionSpec
+    max_rollout_steps: int | None
+    max_seq_len: int
+    max_time_idx: int
+
+
+def probe_env(cfg: RunConfig) -> EnvInfo:
+    """Make one env to read its spaces and rollout length; derive the context length from it."""
+    factory = functools.partial(make_env, cfg.env.name, **cfg.env.kwargs)
+    env = factory()
+    try:
+        horizon = env.max_rollout_steps
+        obs_spec, action_spec = env.obs_spec, env.action_spec
+    finally:
+        env.close()
+    max_seq_len = cfg.model.max_seq_len or (horizon + 1 if horizon else 0)
+    if not max_seq_len:
+        raise ConfigError(f"env {cfg.env.name!r} has no step limit, so the context length cannot be derived: "
+                          "set model.max_seq_len=N (observations per training window).")
+    max_time_idx = cfg.model.max_time_idx or (horizon + 1 if horizon else 0)
+    if cfg.model.pos_emb == "learned" and not max_time_idx:
+        raise ConfigError("model.pos_emb=learned needs model.max_time_idx (rows of the position table) for an "
+                          "env without a step limit.")
+    return EnvInfo(factory, obs_spec, action_spec, horizon, max_seq_len, max_time_idx or 1)
+
+
+@dataclass
+class Parts:
+    """Everything a training run is made of (built once, then only used)."""
+
+    cfg: RunConfig
+    setup: DeviceSetup
+    env: EnvInfo
+    agent: Agent
+    learner: Learner
+    store: TrajectoryStore
+    sampler: WindowSampler
+    prefetcher: BatchPrefetcher
+    exploration: Exploration
+    collector: Collector
+
+    def close(self) -> None:
+        self.prefetcher.close()
+        self.collector.venv.close()
+
+
+def make_parts(cfg: RunConfig, run_dir: Path) -> Parts:
+    """Build env info, agent, learner, replay store and sampler, exploration and the training collector."""
+    setup = pick_device(cfg.train.device, cfg.train.threads)
+    torch.manual_seed(cfg.train.seed)
+    env = probe_env(cfg)
+    agent = make_agent(cfg, env.obs_spec, env.action_spec, env.max_seq_len, env.max_time_idx).to(setup.device)
+    learner = Learner(agent, cfg.learn, amp=setup.amp)
+    store = TrajectoryStore(run_dir / "buffer", cfg.replay.capacity_steps)
+    sampler = WindowSampler(store, cfg.learn.batch_size, env.max_seq_len, cfg.replay.padded_sampling,
+                            cfg.replay.weight_by_length, seed=cfg.train.seed,
+                            cache_trajectories=cfg.replay.cache_trajectories)
+    prefetcher = BatchPrefetcher(sampler, depth=cfg.replay.prefetch)
+    rng = np.random.default_rng([cfg.train.seed, 1])
+    exploration = Exploration(cfg.explore, env.action_spec, cfg.env.num_envs, env.max_rollout_steps or 1, rng)
+    venv = make_vector_env(env.factory, cfg.env.num_envs, cfg.env.vector)
+    collector = Collector(venv, agent, env.action_spec, setup.device, cfg.env.name, exploration=exploration,
+                          sample=cfg.explore.sample_train, chunk_len=cfg.env.chunk_len, seed=cfg.train.seed)
+    return Parts(cfg, setup, env, agent, learner, store, sampler, prefetcher, exploration, collector)
