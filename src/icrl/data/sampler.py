@@ -1,0 +1,195 @@
+"""Random training windows from the store: padding, masks, and a background loader.
+
+``max_seq_len`` counts observations: a window holds ``L <= max_seq_len`` observations and ``L - 1``
+transitions, the same context the policy sees at inference (no train/test off-by-one).
+
+Each batch is drawn from its own RNG, seeded by ``(seed, batch_index)``: the sequence of batches depends only
+on the buffer contents and how many batches were consumed, never on how far the background thread ran
+ahead, so a resumed run draws exactly the batches the uninterrupted run would have drawn.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections import OrderedDict
+
+import numpy as np
+import torch
+
+from icrl.data.store import StoredTrajectory, TrajectoryStore
+from icrl.errors import DataError
+from icrl.records import Batch, Trajectory
+
+
+def window_start(num_obs: int, max_seq_len: int, rng: np.random.Generator, mode: str) -> tuple[int, int]:
+    """(start, stop) observation indices of a window. Padded modes allow shorter windows at either end.
+
+    With ``T + 1 = num_obs`` observations and window ``W = max_seq_len``:
+    ``none``: start in [0, T+1-W] (always full); ``left``: start in [-(W-1), T+1-W], clipped to 0 (short windows
+    at the start); ``right``: start in [0, T-1] (short windows at the end); ``both``: [-(W-1), T-1].
+    """
+    if num_obs <= max_seq_len:
+        return 0, num_obs
+    lo = -(max_seq_len - 1) if mode in ("left", "both") else 0
+    hi = num_obs - 2 if mode in ("right", "both") else num_obs - max_seq_len
+    start = int(rng.integers(lo, hi + 1))
+    stop = min(start + max_seq_len, num_obs)
+    return max(start, 0), stop
+
+
+def sample_window(traj: Trajectory, max_seq_len: int, rng: np.random.Generator, mode: str = "none") -> Trajectory:
+    start, stop = window_start(len(traj) + 1, max_seq_len, rng, mode)
+    cut = slice(start, stop)
+    return Trajectory({k: v[cut] for k, v in traj.obs.items()}, traj.prev_action[cut], traj.prev_reward[cut],
+                      traj.time_idx[cut], traj.terminated[cut], traj.env_name)
+
+
+def _pad(arrays: list[np.ndarray], length: int) -> np.ndarray:
+    out = np.zeros((len(arrays), length, *arrays[0].shape[1:]), dtype=arrays[0].dtype)
+    for i, a in enumerate(arrays):
+        out[i, : len(a)] = a
+    return out
+
+
+def collate(windows: list[Trajectory]) -> Batch:
+    """Right-pad windows with zeros to the longest; ``valid`` marks real observations."""
+    length = max(len(w) + 1 for w in windows)
+    valid = np.zeros((len(windows), length), dtype=bool)
+    for i, w in enumerate(windows):
+        valid[i, : len(w) + 1] = True
+    t = torch.from_numpy
+    obs = {k: t(_pad([w.obs[k] for w in windows], length)) for k in windows[0].obs}
+    return Batch(obs, t(_pad([w.prev_action for w in windows], length)).float(),
+                 t(_pad([w.prev_reward for w in windows], length)).float(),
+                 t(_pad([w.time_idx for w in windows], length)).long(),
+                 t(_pad([w.terminated for w in windows], length)), t(valid), [w.env_name for w in windows])
+
+
+class WindowSampler:
+    """Batches of random windows from a ``TrajectoryStore`` (FIFO and protected files pooled)."""
+
+    def __init__(self, store: TrajectoryStore, batch_size: int, max_seq_len: int, padded_sampling: str = "none",
+                 weight_by_length: bool = False, seed: int = 0, cache_trajectories: int = 20_000) -> None:
+        self.store, self.batch_size, self.max_seq_len = store, batch_size, max_seq_len
+        self.mode, self.weight_by_length, self.seed = padded_sampling, weight_by_length, seed
+        self.cache_size = cache_trajectories
+        self._cache: OrderedDict[str, Trajectory] = OrderedDict()
+        self._lock = threading.Lock()
+        self.batches_drawn = 0
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Pick up the store's current index (call after writing or evicting)."""
+        entries = self.store.index()
+        live = {str(e.path) for e in entries}
+        with self._lock:
+            self._entries: list[StoredTrajectory] = entries
+            lengths = np.array([e.length for e in entries], dtype=np.float64)
+            self._probs = lengths / lengths.sum() if self.weight_by_length and len(entries) else None
+            for key in [k for k in self._cache if k not in live]:
+                del self._cache[key]
+
+    def ready(self, min_steps: int) -> bool:
+        return len(self._entries) > 0 and sum(e.length for e in self._entries) >= min_steps
+
+    def _load(self, entry: StoredTrajectory) -> Trajectory:
+        key = str(entry.path)
+        with self._lock:
+            if key in self._cache:
+                self._cache.move_to_end(key)
+                return self._cache[key]
+        traj = self.store.load(entry.path)
+        if self.cache_size:
+            with self._lock:
+                self._cache[key] = traj
+                while len(self._cache) > self.cache_size:
+                    self._cache.popitem(last=False)
+        return traj
+
+    def sample(self, batch_index: int | None = None) -> Batch:
+        """The batch number ``batch_index`` (default: the next one)."""
+        if batch_index is None:
+            batch_index, self.batches_drawn = self.batches_drawn, self.batches_drawn + 1
+        with self._lock:
+            entries, probs = self._entries, self._probs
+        if not entries:
+            raise DataError(f"the replay buffer at {self.store.root} is empty; collect data before sampling.")
+        rng = np.random.default_rng([self.seed, batch_index])
+        picks = rng.choice(len(entries), size=self.batch_size, p=probs)
+        windows = [sample_window(self._load(entries[i]), self.max_seq_len, rng, self.mode) for i in picks]
+        return collate(windows)
+
+    def rng_state(self) -> dict:
+        return {"batches_drawn": self.batches_drawn}
+
+    def set_rng_state(self, state: dict) -> None:
+        self.batches_drawn = int(state["batches_drawn"])
+
+
+class BatchPrefetcher:
+    """A background thread keeps ``depth`` batches ready, so the learner never waits on disk.
+
+    Batches are numbered; ``refresh`` drops batches prepared from the old index and restarts numbering at the
+    next unconsumed batch, so what the learner receives is independent of thread timing.
+    """
+
+    def __init__(self, sampler: WindowSampler, depth: int = 4) -> None:
+        self.sampler, self.depth = sampler, depth
+        self._queue: queue.Queue = queue.Queue(maxsize=depth)
+        self._generation = 0
+        self._next = sampler.batches_drawn
+        self._cond = threading.Condition()
+        self._stop = False
+        self._thread = threading.Thread(target=self._run, name="icrl-prefetch", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._stop and (not self.sampler._entries or self._queue.full()):
+                    self._cond.wait(0.05)
+                if self._stop:
+                    return
+                generation, index = self._generation, self._next
+                self._next += 1
+            try:
+                item = (generation, index, self.sampler.sample(index), None)
+            except Exception as err:  # noqa: BLE001 - re-raised in the learner thread by get()
+                item = (generation, index, None, err)
+            with self._cond:
+                if generation == self._generation:
+                    self._queue.put(item)
+
+    def get(self, timeout: float = 300.0) -> Batch:
+        while True:
+            generation, index, batch, err = self._queue.get(timeout=timeout)
+            with self._cond:
+                if generation != self._generation:
+                    continue
+                self._cond.notify_all()
+            if err is not None:
+                raise DataError(f"loading a training batch failed: {err}") from err
+            self.sampler.batches_drawn = index + 1
+            return batch
+
+    def refresh(self) -> None:
+        with self._cond:
+            self._generation += 1
+            self.sampler.refresh()
+            while not self._queue.empty():
+                self._queue.get_nowait()
+            self._next = self.sampler.batches_drawn
+            self._cond.notify_all()
+
+    def close(self) -> None:
+        with self._cond:
+            self._stop = True
+            self._cond.notify_all()
+        self._thread.join(timeout=5)
+
+    def __enter__(self) -> BatchPrefetcher:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -1,0 +1,141 @@
+"""Trajectory files on disk: atomic writes, FIFO eviction counted in timesteps, a protected set.
+
+Layout::
+
+    root/fifo/       new rollouts; the oldest are deleted once the FIFO holds more than ``capacity_steps``
+    root/protected/  user data (demonstrations, old runs): sampled like the rest, never deleted
+
+File names carry a monotonic sequence number, the env name and the number of transitions
+(``000000000042_meta-frozen-lake_125.npz``), so listing never opens files and FIFO order never depends on
+clocks. Files are uncompressed ``.npz`` read with ``allow_pickle=False``.
+"""
+
+from __future__ import annotations
+
+import re
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from icrl.errors import DataError
+from icrl.fsutil import atomic_save, is_temp
+from icrl.records import Trajectory
+
+_NAME = re.compile(r"^(\d{12})_(.*)_(\d+)\.npz$")
+_REQUIRED = ("prev_action", "prev_reward", "time_idx", "terminated")
+
+
+@dataclass(frozen=True)
+class StoredTrajectory:
+    path: Path
+    seq: int
+    length: int  # transitions
+    protected: bool
+
+
+def _sanitise(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9.-]+", "-", name) or "env"
+
+
+class TrajectoryStore:
+    """Writes, lists, loads and evicts trajectory files under ``root``."""
+
+    def __init__(self, root: Path, capacity_steps: int) -> None:
+        self.root = Path(root)
+        self.capacity_steps = capacity_steps
+        self.fifo_dir, self.protected_dir = self.root / "fifo", self.root / "protected"
+        self.fifo_dir.mkdir(parents=True, exist_ok=True)
+        self.protected_dir.mkdir(parents=True, exist_ok=True)
+        self.clean_partial()
+        self.rescan()
+
+    def clean_partial(self) -> int:
+        """Delete temporary files left by a writer that was killed mid-write."""
+        stale = [p for d in (self.fifo_dir, self.protected_dir) for p in d.iterdir() if is_temp(p)]
+        for p in stale:
+            p.unlink(missing_ok=True)
+        return len(stale)
+
+    def rescan(self) -> None:
+        """Rebuild the index from the directories (e.g. after another process added files)."""
+        entries = []
+        for directory, protected in ((self.fifo_dir, False), (self.protected_dir, True)):
+            for p in directory.iterdir():
+                m = _NAME.match(p.name)
+                if m:
+                    entries.append(StoredTrajectory(p, int(m.group(1)), int(m.group(3)), protected))
+        self._index = sorted(entries, key=lambda e: e.seq)
+        self._next_seq = max((e.seq for e in self._index), default=-1) + 1
+
+    def index(self) -> list[StoredTrajectory]:
+        return list(self._index)
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    @property
+    def fifo_steps(self) -> int:
+        return sum(e.length for e in self._index if not e.protected)
+
+    @property
+    def protected_steps(self) -> int:
+        return sum(e.length for e in self._index if e.protected)
+
+    @property
+    def total_steps(self) -> int:
+        return sum(e.length for e in self._index)
+
+    def write(self, traj: Trajectory, protected: bool = False) -> Path:
+        if len(traj) < 1:
+            raise DataError("a trajectory needs at least one transition (two observations) to be stored.")
+        seq = self._next_seq
+        self._next_seq += 1
+        directory = self.protected_dir if protected else self.fifo_dir
+        path = directory / f"{seq:012d}_{_sanitise(traj.env_name)}_{len(traj)}.npz"
+        arrays = {**traj.arrays(), "env_name": np.array(traj.env_name)}
+
+        def writer(tmp: Path) -> None:
+            with open(tmp, "wb") as f:
+                np.savez(f, **arrays)
+
+        atomic_save(path, writer)
+        self._index.append(StoredTrajectory(path, seq, len(traj), protected))
+        return path
+
+    def evict(self) -> tuple[int, int]:
+        """Delete the oldest FIFO files until the FIFO holds at most ``capacity_steps``; (files, steps) removed."""
+        fifo_steps = self.fifo_steps
+        removed_files = removed_steps = 0
+        keep = []
+        for e in self._index:  # sorted oldest first
+            if not e.protected and fifo_steps > self.capacity_steps:
+                e.path.unlink(missing_ok=True)
+                fifo_steps -= e.length
+                removed_files += 1
+                removed_steps += e.length
+            else:
+                keep.append(e)
+        self._index = keep
+        return removed_files, removed_steps
+
+    @staticmethod
+    def load(path: Path) -> Trajectory:
+        """Read and validate one file; anything wrong raises DataError naming the file."""
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                arrays = {k: data[k] for k in data.files}
+        except (OSError, ValueError, zipfile.BadZipFile, EOFError, KeyError) as err:
+            raise DataError(f"trajectory file {path} is unreadable ({err}); delete it to continue.") from err
+        missing = [k for k in _REQUIRED if k not in arrays]
+        if missing:
+            raise DataError(f"trajectory file {path} lacks {missing}; delete it to continue.")
+        obs = {k[4:]: v for k, v in arrays.items() if k.startswith("obs/")}
+        n = arrays["prev_reward"].shape[0]
+        bad = [k for k, v in [*obs.items(), *((k, arrays[k]) for k in _REQUIRED)] if v.shape[0] != n]
+        if bad or n < 2 or arrays["prev_action"].ndim != 2:
+            raise DataError(f"trajectory file {path} has inconsistent arrays {bad or ['prev_action']}; delete it.")
+        return Trajectory(obs, arrays["prev_action"].astype(np.float32), arrays["prev_reward"].astype(np.float32),
+                          arrays["time_idx"].astype(np.int64), arrays["terminated"].astype(bool),
+                          str(arrays.get("env_name", "")))

@@ -1,0 +1,19 @@
+"""Environments: the in-context wrapper, meta-RL trial wrappers, the registry and built-in tasks."""
+
+from icrl.envs.builtin.frozen_lake import make_meta_frozen_lake
+from icrl.envs.builtin.key_door import make_dark_key_door
+from icrl.envs.builtin.tmaze import make_tmaze
+from icrl.envs.interface import RESERVED_KEYS, InContextEnv, split_observation, wrap
+from icrl.envs.registry import list_envs, make_env, register_env
+from icrl.envs.trials import FixedHorizon, KAttempts
+
+register_env("meta-frozen-lake", "random lake, k attempts at the same lake (kwargs: size, attempts, hole_prob)",
+             factory=make_meta_frozen_lake)
+register_env("t-maze", "passive T-maze memory test (kwargs: length, up to 10,000)", factory=make_tmaze)
+register_env("dark-key-door", "dark key-to-door, episodes inside a meta-horizon "
+             "(kwargs: size, episode_length, meta_horizon)", factory=make_dark_key_door)
+
+import icrl.testing  # noqa: E402,F401  (registers the testing-* envs)
+
+__all__ = ["RESERVED_KEYS", "FixedHorizon", "InContextEnv", "KAttempts", "list_envs", "make_env", "register_env",
+           "split_observation", "wrap"]

@@ -1,0 +1,1 @@
+"""Built-in, dependency-free environments (registered in ``icrl.envs.registry``)."""

@@ -1,0 +1,152 @@
+"""Wrap any gymnasium env so every step carries what an in-context learner needs.
+
+``wrap(env)`` returns an ``InContextEnv`` whose observation is a dict of Box arrays: the env's own
+observation (non-dict -> key ``"observation"``; Discrete / MultiDiscrete -> one-hot floats) plus three
+reserved keys that travel through gymnasium vector envs (in-process or subprocesses):
+
+* ``prev_action`` (A,) float32: the encoded action that led here (``icrl.spaces.ActionSpec``), zeros after reset;
+* ``prev_reward`` (1,) float32: the reward received for it, 0 after reset;
+* ``time_idx`` (1,) int64: steps since the rollout began, 0 after reset.
+
+``terminated`` and ``truncated`` stay apart (gymnasium 1.x): only termination stops bootstrapping.
+
+Actions the agent sends: Discrete index; MultiDiscrete int vector; MultiBinary as MultiDiscrete([2] * n);
+Box in [-1, 1], rescaled to [low, high] (passed through unscaled when a bound is infinite).
+
+Episode metrics protocol: on the last step of a rollout an env may set ``info["episode_metrics"] =
+{name: float}`` (e.g. per-attempt success); the collector averages them per evaluation.
+"""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+
+from icrl.errors import ICRLError, SpaceError
+from icrl.spaces import SUPPORTED_ACTIONS, SUPPORTED_OBSERVATIONS, ActionSpec, ObsSpec
+
+PREV_ACTION, PREV_REWARD, TIME_IDX = "prev_action", "prev_reward", "time_idx"
+RESERVED_KEYS = (PREV_ACTION, PREV_REWARD, TIME_IDX)
+
+
+def _obs_converter(space: gym.Space, key: str):
+    """(Box space, function raw -> array) for one observation entry."""
+    if isinstance(space, gym.spaces.Box):
+        dtype = np.uint8 if space.dtype == np.uint8 else np.float32
+        low = space.low if dtype == np.uint8 else space.low.astype(np.float32)
+        high = space.high if dtype == np.uint8 else space.high.astype(np.float32)
+        return gym.spaces.Box(low, high, space.shape, dtype), lambda x: np.asarray(x, dtype=dtype)
+    if isinstance(space, gym.spaces.Discrete):
+        n, start = int(space.n), int(space.start)
+        eye = np.eye(n, dtype=np.float32)
+        return gym.spaces.Box(0.0, 1.0, (n,), np.float32), lambda x: eye[int(x) - start]
+    if isinstance(space, gym.spaces.MultiDiscrete) and space.nvec.ndim == 1:
+        spec = ActionSpec("multidiscrete", tuple(int(n) for n in space.nvec))
+        return gym.spaces.Box(0.0, 1.0, (spec.dim,), np.float32), lambda x: spec.encode(np.asarray(x)[None])[0]
+    if isinstance(space, gym.spaces.MultiBinary):
+        return gym.spaces.Box(0.0, 1.0, (int(np.prod(space.shape)),), np.float32), \
+            lambda x: np.asarray(x, np.float32).reshape(-1)
+    raise SpaceError(f"Unsupported observation space {space!r} at key {key!r}; icrl supports "
+                     f"{SUPPORTED_OBSERVATIONS} observations. Flatten or convert it with a gymnasium wrapper.")
+
+
+def _action_converter(space: gym.Space):
+    """(normalised action space, function agent action -> env action)."""
+    if isinstance(space, (gym.spaces.Discrete, gym.spaces.MultiDiscrete)):
+        ActionSpec.from_space(space)  # validates shape
+        start = getattr(space, "start", 0)
+        return space, lambda a: (np.asarray(a) + start).astype(space.dtype) if np.ndim(start) else int(a) + int(start)
+    if isinstance(space, gym.spaces.MultiBinary):
+        n = int(np.prod(space.shape))
+        return gym.spaces.MultiDiscrete([2] * n), lambda a: np.asarray(a, dtype=space.dtype).reshape(space.shape)
+    if isinstance(space, gym.spaces.Box):
+        ActionSpec.from_space(space)
+        low, high = space.low.astype(np.float64), space.high.astype(np.float64)
+        finite = bool(np.all(np.isfinite(low)) and np.all(np.isfinite(high)))
+
+        def to_env(a):
+            a = np.clip(np.asarray(a, np.float64), -1.0, 1.0)
+            out = low + (a + 1.0) * 0.5 * (high - low) if finite else a
+            return out.astype(space.dtype)
+
+        return gym.spaces.Box(-1.0, 1.0, space.shape, np.float32), to_env
+    raise SpaceError(f"Unsupported action space {space!r}; icrl supports {SUPPORTED_ACTIONS} actions.")
+
+
+class InContextEnv(gym.Wrapper):
+    """Dict observations with previous action, previous reward and time index; normalised actions."""
+
+    def __init__(self, env: gym.Env, env_name: str | None = None) -> None:
+        super().__init__(env)
+        inner = env.observation_space
+        items = inner.spaces.items() if isinstance(inner, gym.spaces.Dict) else [("observation", inner)]
+        self._obs = {}
+        spaces = {}
+        for key, sub in items:
+            if key in RESERVED_KEYS:
+                raise SpaceError(f"observation key {key!r} clashes with icrl's reserved keys {RESERVED_KEYS}; "
+                                 "rename it with a gymnasium observation wrapper.")
+            spaces[key], self._obs[key] = _obs_converter(sub, key)
+        self._dict_obs = isinstance(inner, gym.spaces.Dict)
+        self.action_space, self._to_env = _action_converter(env.action_space)
+        self.action_spec = ActionSpec.from_space(self.action_space)
+        self.obs_spec = ObsSpec.from_space(gym.spaces.Dict(spaces))
+        spaces[PREV_ACTION] = gym.spaces.Box(-np.inf, np.inf, (self.action_spec.dim,), np.float32)
+        spaces[PREV_REWARD] = gym.spaces.Box(-np.inf, np.inf, (1,), np.float32)
+        spaces[TIME_IDX] = gym.spaces.Box(0, np.iinfo(np.int64).max, (1,), np.int64)
+        self.observation_space = gym.spaces.Dict(spaces)
+        spec_name = env.spec.id if env.spec is not None else type(env.unwrapped).__name__
+        self.env_name = env_name or spec_name
+        self.max_rollout_steps = _rollout_limit(env)
+        self._t = 0
+
+    def _make_obs(self, raw, prev_action: np.ndarray, reward: float) -> dict:
+        raw = raw if self._dict_obs else {"observation": raw}
+        obs = {k: fn(raw[k]) for k, fn in self._obs.items()}
+        obs[PREV_ACTION] = prev_action.astype(np.float32)
+        obs[PREV_REWARD] = np.array([reward], np.float32)
+        obs[TIME_IDX] = np.array([self._t], np.int64)
+        return obs
+
+    def reset(self, *, seed=None, options=None):
+        raw, info = self.env.reset(seed=seed, options=options)
+        self._t = 0
+        return self._make_obs(raw, np.zeros(self.action_spec.dim, np.float32), 0.0), info
+
+    def step(self, action):
+        action = np.asarray(action)
+        if self.action_spec.kind == "box":
+            action = np.clip(action.astype(np.float32), -1.0, 1.0)
+        raw, reward, terminated, truncated, info = self.env.step(self._to_env(action))
+        reward = float(reward)
+        if not np.isfinite(reward):
+            raise ICRLError(f"env {self.env_name!r} returned a non-finite reward ({reward}) at step {self._t}; "
+                            "fix the environment or clip its reward with a gymnasium RewardWrapper.")
+        self._t += 1
+        encoded = self.action_spec.encode(action.reshape(1, -1) if action.ndim else action.reshape(1))[0]
+        return self._make_obs(raw, encoded, reward), reward, bool(terminated), bool(truncated), info
+
+
+def _rollout_limit(env: gym.Env) -> int | None:
+    """Longest rollout: from a trial wrapper, a TimeLimit, or the env spec."""
+    current = env
+    while current is not None:
+        limit = getattr(current, "max_rollout_steps", None)
+        if limit:
+            return int(limit)
+        if isinstance(current, gym.wrappers.TimeLimit):
+            return int(current._max_episode_steps)
+        current = getattr(current, "env", None)
+    if env.spec is not None and env.spec.max_episode_steps:
+        return int(env.spec.max_episode_steps)
+    return None
+
+
+def wrap(env: gym.Env, env_name: str | None = None) -> InContextEnv:
+    return env if isinstance(env, InContextEnv) else InContextEnv(env, env_name)
+
+
+def split_observation(obs: dict) -> tuple[dict, np.ndarray, np.ndarray, np.ndarray]:
+    """(observation without reserved keys, prev_action, prev_reward, time_idx); works on batched dicts too."""
+    rest = {k: v for k, v in obs.items() if k not in RESERVED_KEYS}
+    return rest, obs[PREV_ACTION], np.asarray(obs[PREV_REWARD])[..., 0], np.asarray(obs[TIME_IDX])[..., 0]

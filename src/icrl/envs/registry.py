@@ -1,0 +1,56 @@
+"""Environments by name: ``register_env`` to add one, ``make_env`` to build it wrapped, ``list_envs``.
+
+Any name that is not registered is tried as a gymnasium id (``CartPole-v1``, ``Pendulum-v1``, ...).
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import gymnasium as gym
+
+from icrl.envs.interface import InContextEnv, wrap
+from icrl.errors import ICRLError
+
+
+@dataclass(frozen=True)
+class EnvEntry:
+    factory: Callable[..., gym.Env]
+    description: str
+    extra: str | None  # pip extra needed, if any
+
+
+_REGISTRY: dict[str, EnvEntry] = {}
+
+
+def register_env(name: str, description: str = "", extra: str | None = None, factory=None):
+    """Register ``factory(**kwargs) -> gym.Env`` under ``name``; usable as a decorator."""
+
+    def add(fn: Callable[..., gym.Env]) -> Callable[..., gym.Env]:
+        _REGISTRY[name] = EnvEntry(fn, description or (fn.__doc__ or "").strip().split("\n")[0], extra)
+        return fn
+
+    return add(factory) if factory is not None else add
+
+
+def list_envs() -> list[tuple[str, str, str | None]]:
+    return [(name, e.description, e.extra) for name, e in sorted(_REGISTRY.items())]
+
+
+def make_env(name: str, **kwargs) -> InContextEnv:
+    """Build env ``name`` with ``kwargs`` and wrap it for in-context learning."""
+    entry = _REGISTRY.get(name)
+    if entry is None:
+        try:
+            return wrap(gym.make(name, **kwargs), env_name=name)
+        except gym.error.Error as err:
+            raise ICRLError(f"unknown environment {name!r} ({err}). Registered: {', '.join(sorted(_REGISTRY))}; "
+                            "any installed gymnasium id also works. Run `icrl envs` to list them.") from err
+    accepted = inspect.signature(entry.factory).parameters
+    has_var_kw = any(p.kind == p.VAR_KEYWORD for p in accepted.values())
+    unknown = [k for k in kwargs if k not in accepted and not has_var_kw]
+    if unknown:
+        raise ICRLError(f"env {name!r} does not accept {unknown}; accepted kwargs: {sorted(accepted)}.")
+    return wrap(entry.factory(**kwargs), env_name=name)

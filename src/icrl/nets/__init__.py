@@ -1,0 +1,1 @@
+"""Networks: per-step encoders, sequence models, actor/critic heads and policy distributions."""
