@@ -78,7 +78,7 @@ def _fill_protected(run: Path) -> None:
         onehot = np.eye(5, dtype=np.float32)[rng.integers(0, 5, t + 1)]
         onehot[0] = 0
         obs = {"observation": rng.random((t + 1, 2)).astype(np.float32),
-               "attempt": np.zeros((t + 1, 3), np.float32), "attempt_start": np.zeros((t + 1, 1), np.float32)}
+               "attempt": np.zeros((t + 1, 2), np.float32), "attempt_start": np.zeros((t + 1, 1), np.float32)}
         store.write(Trajectory(obs, onehot, rng.random(t + 1).astype(np.float32), np.arange(t + 1),
                                np.zeros(t + 1, bool), "synthetic"), protected=True)
 

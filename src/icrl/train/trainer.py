@@ -10,10 +10,10 @@ that were still in flight when the process stopped were never stored; envs start
 from __future__ import annotations
 
 import time
-from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from icrl.config import RunConfig
 from icrl.rollout import evaluate, summarize
@@ -42,14 +42,14 @@ def _collect(parts: Parts, counters: state.Counters) -> dict[str, float]:
 def _update(parts: Parts, counters: state.Counters) -> dict[str, float]:
     if parts.store.total_steps < max(parts.cfg.replay.min_steps, 1):
         return {}
-    sums: dict[str, float] = defaultdict(float)
+    sums: dict[str, torch.Tensor] = {}
     n = parts.cfg.train.updates_per_epoch
     for _ in range(n):
         batch = parts.prefetcher.get().to(parts.setup.device, non_blocking=True)
-        for k, v in parts.learner.update(batch).items():
-            sums[k] += float(v)
+        for k, v in parts.learner.update(batch).items():  # tensors: no device sync per update
+            sums[k] = sums[k] + v.float() if k in sums else v.float()
     counters.updates += n
-    return {k: v / n for k, v in sums.items()} if n else {}
+    return {k: float(v) / n for k, v in sums.items()}
 
 
 def _evaluate(parts: Parts, seed: int) -> dict[str, float]:

@@ -29,7 +29,9 @@ class SequenceModel(nn.Module):
     def initial_state(self, batch_size: int, device: torch.device) -> Any:
         raise NotImplementedError
 
-    def step(self, x: torch.Tensor, time_idx: torch.Tensor, state: Any, reset: torch.Tensor) -> tuple[torch.Tensor, Any]:
+    def step(
+        self, x: torch.Tensor, time_idx: torch.Tensor, state: Any, reset: torch.Tensor
+    ) -> tuple[torch.Tensor, Any]:
         raise NotImplementedError
 
 

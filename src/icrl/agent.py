@@ -1,0 +1,104 @@
+"""The agent: the networks bundle shared by rollouts and the learner, its target copies, and ``act()``.
+
+    obs, prev action, prev reward --TimestepEncoder--> o (B, L, E) --SequenceModel--> s (B, L, D)
+    s --Actor--> policy per gamma (B, L, G, P)        s --Critic--> Q per member and gamma
+
+Only the actor and critic have target copies (Polyak-averaged); the encoders have none (method 7.5). PopArt
+statistics live here too, so one ``state_dict`` holds everything learned.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+from typing import Any
+
+import torch
+from torch import nn
+
+from icrl.config import RunConfig
+from icrl.learn.popart import PopArt
+from icrl.nets.distributions import PolicyFamily, make_policy_family
+from icrl.nets.heads import Actor, ContinuousCritic, DiscreteCritic
+from icrl.nets.sequence import SequenceModel, make_sequence_model
+from icrl.nets.timestep import TimestepEncoder
+from icrl.records import Batch
+from icrl.spaces import ActionSpec, ObsSpec
+
+
+class Agent(nn.Module):
+    def __init__(self, encoder: TimestepEncoder, sequence: SequenceModel, actor: Actor,
+                 critic: DiscreteCritic | ContinuousCritic, family: PolicyFamily, gammas: tuple[float, ...]) -> None:
+        super().__init__()
+        self.encoder, self.sequence, self.actor, self.critic = encoder, sequence, actor, critic
+        self.family = family
+        self.gammas = gammas
+        self.register_buffer("gamma_values", torch.tensor(gammas, dtype=torch.float32), persistent=False)
+        self.popart = PopArt(len(gammas))
+        self.target_actor = copy.deepcopy(actor).requires_grad_(False)
+        self.target_critic = copy.deepcopy(critic).requires_grad_(False)
+
+    @property
+    def discrete_critic(self) -> bool:
+        return isinstance(self.critic, DiscreteCritic)
+
+    def online_parameters(self) -> Iterator[nn.Parameter]:
+        """Everything the optimiser trains: all parameters except the target copies."""
+        for name, p in self.named_parameters():
+            if not name.startswith(("target_actor.", "target_critic.")):
+                yield p
+
+    def state_sequence(self, batch: Batch) -> torch.Tensor:
+        """Full causal pass over padded windows: (B, L, D). Updates input-norm statistics in training mode."""
+        o = self.encoder(batch.obs, batch.prev_action, batch.prev_reward, batch.valid)
+        return self.sequence(o, batch.time_idx)
+
+    @torch.no_grad()
+    def soft_update_targets(self, tau: float) -> None:
+        """target <- (1 - tau) target + tau online, for the actor and the critic."""
+        for online, target in ((self.actor, self.target_actor), (self.critic, self.target_critic)):
+            t_params = list(target.parameters())
+            torch._foreach_lerp_(t_params, [p.detach() for p in online.parameters()], tau)
+
+    def initial_state(self, n: int, device: torch.device) -> Any:
+        return self.sequence.initial_state(n, device)
+
+    @torch.inference_mode()
+    def act(self, obs: dict[str, torch.Tensor], prev_action: torch.Tensor, prev_reward: torch.Tensor,
+            time_idx: torch.Tensor, reset: torch.Tensor, state: Any, sample: bool = True) -> tuple[torch.Tensor, Any]:
+        """One rollout step for N envs with the main gamma's policy.
+
+        obs: key -> (N, ...); prev_action (N, A); prev_reward (N,) or (N, 1); time_idx (N,) or (N, 1);
+        reset (N,) bool clears env n's memory first. Returns encoded actions (N, A) and the new state.
+        Runs the networks in eval mode (no dropout, no statistics updates) whatever the agent's mode.
+        """
+        was_training = self.training
+        self.train(False)
+        try:
+            n = prev_action.shape[0]
+            o = self.encoder({k: v.unsqueeze(1) for k, v in obs.items()}, prev_action.view(n, 1, -1),
+                             prev_reward.reshape(n, 1))
+            s, state = self.sequence.step(o[:, 0], time_idx.reshape(n), state, reset.reshape(n))
+            dist = self.family.distribution(self.actor(s)[:, -1])
+            action = dist.sample() if sample else dist.mode()
+        finally:
+            self.train(was_training)
+        return action, state
+
+
+def make_agent(cfg: RunConfig, obs_spec: ObsSpec, action_spec: ActionSpec, max_seq_len: int,
+               max_time_idx: int) -> Agent:
+    m = cfg.model
+    gammas = cfg.learn.gammas
+    encoder = TimestepEncoder(obs_spec, action_spec.dim, m.encoder_hidden, m.encoder_layers, m.encoder_out,
+                              m.normalize_inputs)
+    sequence = make_sequence_model(m, encoder.out_dim, max_seq_len, max_time_idx)
+    family = make_policy_family(action_spec)
+    actor = Actor(sequence.out_dim, len(gammas), family, m.head_hidden, m.head_layers)
+    if family.exact_expectation:
+        critic: DiscreteCritic | ContinuousCritic = DiscreteCritic(
+            sequence.out_dim, len(gammas), action_spec.dim, cfg.learn.num_critics, m.head_hidden, m.head_layers)
+    else:
+        critic = ContinuousCritic(sequence.out_dim, gammas, action_spec.dim, cfg.learn.num_critics, m.head_hidden,
+                                  m.head_layers)
+    return Agent(encoder, sequence, actor, critic, family, gammas)

@@ -1,0 +1,46 @@
+"""One optimiser step of the AMAGO update: loss, backward, clip, AdamW step, warm-up schedule, target Polyak."""
+
+from __future__ import annotations
+
+import contextlib
+
+import torch
+
+from icrl.config import LearnConfig
+from icrl.learn.amago import amago_loss
+from icrl.records import Batch
+
+
+class Learner:
+    """Owns the optimiser and schedule of an agent. ``update(batch)`` returns detached metric tensors."""
+
+    def __init__(self, agent, cfg: LearnConfig, amp: bool = False) -> None:
+        self.agent, self.cfg, self.amp = agent, cfg, amp
+        self.params = [p for p in agent.online_parameters() if p.requires_grad]
+        self.optimizer = torch.optim.AdamW(self.params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        warmup = max(cfg.warmup_steps, 1)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda step: min(1.0, (step + 1) / warmup))
+        self.num_updates = 0
+
+    def _autocast(self):
+        if not self.amp:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
+
+    def update(self, batch: Batch) -> dict[str, torch.Tensor]:
+        self.agent.train()
+        with self._autocast():
+            loss, metrics = amago_loss(self.agent, batch, self.cfg)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"the loss became {loss.item()} at update {self.num_updates}; metrics: "
+                                     f"{ {k: float(v) for k, v in metrics.items()} }. Lower learn.lr or check rewards.")
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.params, self.cfg.grad_clip)
+        lr = self.scheduler.get_last_lr()[0]
+        self.optimizer.step()
+        self.scheduler.step()
+        self.agent.soft_update_targets(self.cfg.tau)  # after the step: targets follow the new weights
+        self.num_updates += 1
+        metrics.update({"loss": loss.detach(), "grad_norm": grad_norm.detach(), "lr": torch.tensor(lr)})
+        return metrics

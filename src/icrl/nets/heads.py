@@ -1,0 +1,109 @@
+"""Actor and critic heads on top of the sequence model's output ``s`` (..., D).
+
+Axes: ``G`` discounts (multi-gamma, main gamma last), ``C`` ensemble members, ``A`` encoded action width.
+
+* ``Actor``: one shared MLP trunk, one policy per gamma: (..., D) -> (..., G, P).
+* ``DiscreteCritic`` (a single categorical action): Q of every action at once, (..., D) -> (..., C, G, A).
+* ``ContinuousCritic`` (Box, or several categoricals): input ``[s, symlog(1/(1-gamma)), a]`` so one network
+  serves every horizon: (..., D), (..., G, A) -> (..., C, G).
+
+The ensemble is ``C`` independent MLPs whose weights are stacked into one tensor per layer and evaluated with a
+single batched matmul (no Python loop over members).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from icrl.nets.distributions import PolicyFamily
+from icrl.nets.layers import make_activation, mlp, symlog
+
+
+class Actor(nn.Module):
+    def __init__(self, d_in: int, num_gammas: int, family: PolicyFamily, hidden: int = 256, n_layers: int = 2):
+        super().__init__()
+        self.family, self.num_gammas = family, num_gammas
+        self.net = mlp(d_in, hidden, n_layers, num_gammas * family.param_dim)
+
+    def forward(self, s: torch.Tensor) -> torch.Tensor:
+        """s (..., D) -> raw distribution parameters (..., G, P)."""
+        return self.net(s).view(*s.shape[:-1], self.num_gammas, self.family.param_dim)
+
+    def distribution(self, s: torch.Tensor):
+        return self.family.distribution(self(s))
+
+
+class EnsembleLinear(nn.Module):
+    """``C`` independent linear layers: x (C, N, in) -> (C, N, out)."""
+
+    def __init__(self, members: int, in_dim: int, out_dim: int) -> None:
+        super().__init__()
+        bound = 1.0 / math.sqrt(in_dim)  # nn.Linear's default initialisation, member by member
+        self.weight = nn.Parameter(torch.empty(members, in_dim, out_dim).uniform_(-bound, bound))
+        self.bias = nn.Parameter(torch.empty(members, 1, out_dim).uniform_(-bound, bound))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.baddbmm(self.bias, x, self.weight)
+
+
+class EnsembleMLP(nn.Module):
+    """``n_layers`` hidden layers of ``hidden`` per member, leaky ReLU; x (N, in) or (C, N, in) -> (C, N, out)."""
+
+    def __init__(self, members: int, in_dim: int, hidden: int, n_layers: int, out_dim: int) -> None:
+        super().__init__()
+        self.members = members
+        dims = [in_dim] + [hidden] * n_layers + [out_dim]
+        self.layers = nn.ModuleList(EnsembleLinear(members, a, b) for a, b in zip(dims[:-1], dims[1:]))
+        self.act = make_activation()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() == 2:
+            x = x.unsqueeze(0).expand(self.members, -1, -1)
+        for i, layer in enumerate(self.layers):
+            x = layer(x)
+            if i < len(self.layers) - 1:
+                x = self.act(x)
+        return x
+
+
+class DiscreteCritic(nn.Module):
+    """Q(s, .) for every action, per member and gamma; Q(s, a) = <Q(s, .), a> for one-hots or probabilities."""
+
+    def __init__(self, d_in: int, num_gammas: int, num_actions: int, members: int, hidden: int = 256,
+                 n_layers: int = 2) -> None:
+        super().__init__()
+        self.num_gammas, self.num_actions, self.members = num_gammas, num_actions, members
+        self.net = EnsembleMLP(members, d_in, hidden, n_layers, num_gammas * num_actions)
+
+    def forward(self, s: torch.Tensor) -> torch.Tensor:
+        """s (..., D) -> Q (..., C, G, A)."""
+        lead = s.shape[:-1]
+        q = self.net(s.reshape(-1, s.shape[-1]))  # (C, N, G*A)
+        q = q.view(self.members, -1, self.num_gammas, self.num_actions).transpose(0, 1)
+        return q.reshape(*lead, self.members, self.num_gammas, self.num_actions)
+
+
+class ContinuousCritic(nn.Module):
+    """Q(s, a, gamma) -> scalar per member; the discount enters as the feature symlog(1 / (1 - gamma))."""
+
+    def __init__(self, d_in: int, gammas: tuple[float, ...], action_dim: int, members: int, hidden: int = 256,
+                 n_layers: int = 2) -> None:
+        super().__init__()
+        self.members, self.num_gammas = members, len(gammas)
+        horizon = symlog(1.0 / (1.0 - torch.tensor(gammas, dtype=torch.float32)))
+        self.register_buffer("gamma_feature", horizon.view(-1, 1), persistent=False)
+        self.net = EnsembleMLP(members, d_in + 1 + action_dim, hidden, n_layers, 1)
+
+    def forward(self, s: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        """s (..., D); actions (..., G, A) in [-1, 1] (or one-hots) -> Q (..., C, G)."""
+        lead = s.shape[:-1]
+        g = self.num_gammas
+        feats = torch.cat([s.unsqueeze(-2).expand(*lead, g, s.shape[-1]),
+                           self.gamma_feature.expand(*lead, g, 1).to(s.dtype),
+                           actions.clamp(-0.999, 0.999).to(s.dtype)], dim=-1)
+        q = self.net(feats.reshape(-1, feats.shape[-1]))  # (C, N*G, 1)
+        q = q.view(self.members, -1, g).transpose(0, 1)  # (N, C, G)
+        return q.reshape(*lead, self.members, g)

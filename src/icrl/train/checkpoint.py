@@ -1,0 +1,161 @@
+"""Checkpoints: tensors in safetensors, everything else in JSON; written atomically; nothing is ever unpickled.
+
+Layout under the checkpoint directory::
+
+    ckpt_000012/weights.safetensors   tensors: "agent.<param>", "optimizer.<i>.<state>", "rng.torch", ...
+    ckpt_000012/meta.json             counters, schedules, optimiser hyper-parameters, RNG states, ...
+    latest.json                       {"checkpoint": "ckpt_000012"}
+
+A checkpoint directory is filled under a temporary name and renamed into place, then ``latest.json`` is
+replaced atomically, so a crash at any moment leaves the previous checkpoint intact and pointed to. The last
+``keep`` checkpoints are kept; loading falls back to an older one when the newest is unreadable.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from icrl.errors import CheckpointError
+from icrl.fsutil import atomic_write_text, temp_path
+
+LATEST = "latest.json"
+
+
+def _ckpt_dirs(root: Path) -> list[Path]:
+    return sorted(p for p in root.glob("ckpt_*") if p.is_dir() and p.name[5:].isdigit())
+
+
+def save_checkpoint(root: Path, tensors: dict[str, torch.Tensor], meta: dict[str, Any], keep: int = 2) -> Path:
+    """Write a new checkpoint, point ``latest.json`` at it, delete all but the newest ``keep``."""
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    existing = _ckpt_dirs(root)
+    number = int(existing[-1].name[5:]) + 1 if existing else 0
+    final = root / f"ckpt_{number:06d}"
+    tmp = temp_path(final)
+    tmp.mkdir()
+    try:
+        save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp / "weights.safetensors"))
+        (tmp / "meta.json").write_text(json.dumps(meta, sort_keys=True))
+        tmp.rename(final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    atomic_write_text(root / LATEST, json.dumps({"checkpoint": final.name}))
+    for old in _ckpt_dirs(root)[:-keep]:
+        shutil.rmtree(old, ignore_errors=True)
+    for stale in root.glob(".ckpt_*.tmp"):  # left by a crash during an earlier save
+        shutil.rmtree(stale, ignore_errors=True)
+    return final
+
+
+def _read(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    try:
+        tensors = load_file(str(path / "weights.safetensors"))
+        meta = json.loads((path / "meta.json").read_text())
+    except (OSError, SafetensorError, json.JSONDecodeError, ValueError) as err:
+        raise CheckpointError(f"checkpoint {path} is unreadable ({err})") from err
+    return tensors, meta
+
+
+def load_latest(root: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]] | None:
+    """The newest readable checkpoint, or None when there is none at all."""
+    root = Path(root)
+    candidates = _ckpt_dirs(root)[::-1]
+    try:
+        named = json.loads((root / LATEST).read_text())["checkpoint"]
+        candidates.sort(key=lambda p: p.name != named)  # the one latest.json names first
+    except (OSError, json.JSONDecodeError, KeyError, TypeError):
+        pass
+    errors = []
+    for path in candidates:
+        try:
+            return _read(path)
+        except CheckpointError as err:
+            errors.append(str(err))
+    if errors:
+        raise CheckpointError("no readable checkpoint: " + "; ".join(errors) + ". Delete the checkpoints folder "
+                              "to restart the run from scratch.")
+    return None
+
+
+def module_state(prefix: str, module: nn.Module) -> dict[str, torch.Tensor]:
+    return {f"{prefix}.{k}": v for k, v in module.state_dict().items()}
+
+
+def load_module_state(prefix: str, module: nn.Module, tensors: dict[str, torch.Tensor]) -> None:
+    """Strict load of ``prefix.*`` tensors; a mismatch names the missing and unexpected keys."""
+    start = len(prefix) + 1
+    state = {k[start:]: v for k, v in tensors.items() if k.startswith(prefix + ".")}
+    try:
+        module.load_state_dict(state, strict=True)
+    except RuntimeError as err:
+        raise CheckpointError(f"checkpoint does not fit the model built from the config: {err}") from err
+
+
+def optimizer_state(prefix: str, optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict]:
+    """Per-parameter state tensors to safetensors; param groups and scalar state to JSON."""
+    sd = optimizer.state_dict()
+    tensors, scalars = {}, {}
+    for idx, st in sd["state"].items():
+        for name, value in st.items():
+            if torch.is_tensor(value):
+                tensors[f"{prefix}.{idx}.{name}"] = value
+            else:
+                scalars[f"{idx}.{name}"] = value
+    return tensors, {"param_groups": sd["param_groups"], "scalars": scalars}
+
+
+def load_optimizer_state(prefix: str, optimizer: torch.optim.Optimizer, tensors: dict[str, torch.Tensor],
+                         meta: dict) -> None:
+    state: dict[int, dict[str, Any]] = {}
+    start = len(prefix) + 1
+    for key, value in tensors.items():
+        if key.startswith(prefix + "."):
+            idx, name = key[start:].split(".", 1)
+            state.setdefault(int(idx), {})[name] = value
+    for key, value in meta["scalars"].items():
+        idx, name = key.split(".", 1)
+        state.setdefault(int(idx), {})[name] = value
+    try:
+        optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+    except (ValueError, KeyError) as err:
+        raise CheckpointError(f"optimiser state does not fit the model: {err}") from err
+
+
+def rng_state() -> tuple[dict[str, torch.Tensor], dict]:
+    """Python, NumPy, torch (and CUDA) generator states."""
+    tensors = {"rng.torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        for i, st in enumerate(torch.cuda.get_rng_state_all()):
+            tensors[f"rng.cuda.{i}"] = st
+    version, internal, gauss = random.getstate()
+    return tensors, {"python": [version, list(internal), gauss], "numpy": _numpy_state()}
+
+
+def _numpy_state() -> dict:
+    name, keys, pos, has_gauss, cached = np.random.get_state()
+    return {"name": name, "keys": keys.tolist(), "pos": int(pos), "has_gauss": int(has_gauss), "cached": cached}
+
+
+def set_rng_state(tensors: dict[str, torch.Tensor], meta: dict) -> None:
+    torch.set_rng_state(tensors["rng.torch"])
+    if torch.cuda.is_available():
+        states = [tensors[k] for k in sorted(t for t in tensors if t.startswith("rng.cuda."))]
+        if len(states) == torch.cuda.device_count():
+            torch.cuda.set_rng_state_all(states)
+    version, internal, gauss = meta["python"]
+    random.setstate((version, tuple(internal), gauss))
+    npst = meta["numpy"]
+    np.random.set_state((npst["name"], np.array(npst["keys"], dtype=np.uint32), npst["pos"], npst["has_gauss"],
+                         npst["cached"]))
