@@ -12,7 +12,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from icrl.train.logging import read_metrics
 from safetensors.torch import load_file
 
 from icrl.cli import main as cli_main
@@ -21,6 +20,7 @@ from icrl.data import TrajectoryStore
 from icrl.errors import CheckpointError
 from icrl.records import Trajectory
 from icrl.train import evaluate_run, train
+from icrl.train.logging import read_metrics
 
 TINY = ["env.kwargs.size=3", "env.kwargs.attempts=2", "env.num_envs=4", "env.eval_num_envs=4",
         "model.d_model=16", "model.n_layers=1", "model.n_heads=2", "model.encoder_hidden=16",

@@ -51,7 +51,7 @@ class Agent(nn.Module):
     def state_sequence(self, batch: Batch) -> torch.Tensor:
         """Full causal pass over padded windows: (B, L, D). Updates input-norm statistics in training mode."""
         o = self.encoder(batch.obs, batch.prev_action, batch.prev_reward, batch.valid)
-        return self.sequence(o, batch.time_idx)
+        return self.sequence.forward_ragged(o, batch.time_idx, batch.valid.sum(1))
 
     @torch.no_grad()
     def soft_update_targets(self, tau: float) -> None:

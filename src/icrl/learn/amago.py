@@ -6,9 +6,10 @@ One pass of the encoders over the whole window gives the states ``s`` (B, L, D);
     critic       = || PopArt(Q(s, a_buf)) - PopArt_normalise(y) ||^2                          per member, gamma
     actor        = online_coeff * -PopArt(min_C Q(sg(s), a ~ pi(s)))                          DPG, frozen critic
                  + offline_coeff * -filter(Q(s, a_buf) - E_pi Q(s, .)) * log pi(a_buf | s)   filtered BC
-    loss         = masked_mean(actor) + critic_loss_weight * masked_mean(critic)
+    loss         = mean(actor) + critic_loss_weight * mean(critic)        means over valid transitions
 
-Axes: B sequences, T = L - 1 transitions, C critics, G discounts (main gamma last), A encoded action width.
+Axes: B sequences, T = L - 1 transitions, N valid transitions (flattened), C critics, G discounts (main gamma
+last), A encoded action width.
 The critic used by the actor never accumulates gradients: for a single categorical, E_pi Q is an exact sum over
 actions with the critic's output detached; otherwise the critic is called with detached parameters through
 ``torch.func.functional_call`` (the reference code's ever-growing copy gradients, method 14.1, cannot happen).
@@ -25,23 +26,16 @@ from icrl.learn.targets import nstep_targets
 from icrl.records import Batch
 
 
-def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Mean of x (B, T, ...) over the entries whose (B, T) mask is True."""
-    m = mask.to(x.dtype).view(*mask.shape, *([1] * (x.dim() - mask.dim())))
-    per_entry = x[0, 0].numel() if x.dim() > 2 else 1
-    return (x * m).sum() / (m.sum() * per_entry).clamp_min(1.0)
-
-
 def reduce_ensemble(values: torch.Tensor, subset: int, use_min: bool) -> torch.Tensor:
-    """values (B, T, C, G) -> (B, T, G): per (b, t, g), ``subset`` members drawn with replacement; min or mean.
+    """values (..., C, G) -> (..., G): per entry and gamma, ``subset`` members drawn with replacement; min or mean.
 
     The min (clipped double-Q / REDQ) counters overestimation when the actor maximises Q (DPG on); without DPG
     the mean is used, since the min alone underestimates strongly.
     """
-    B, T, C, G = values.shape
-    idx = torch.randint(C, (B, T, subset, G), device=values.device)
-    picked = values.gather(2, idx)
-    return picked.min(2).values if use_min else picked.mean(2)
+    *lead, C, G = values.shape
+    idx = torch.randint(C, (*lead, subset, G), device=values.device)
+    picked = values.gather(-2, idx)
+    return picked.min(-2).values if use_min else picked.mean(-2)
 
 
 def _frozen_critic(agent, s: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
@@ -51,9 +45,9 @@ def _frozen_critic(agent, s: torch.Tensor, actions: torch.Tensor) -> torch.Tenso
 
 
 def _critic_values(agent, s_now: torch.Tensor, pi, a_buf: torch.Tensor, cfg: LearnConfig):
-    """Q(s, a_buf) with gradients (B, T, C, G), and E_pi Q(sg(s), .) through the policy only (B, T, C, G)."""
+    """Q(s, a_buf) with gradients (N, C, G), and E_pi Q(sg(s), .) through the policy only (N, C, G)."""
     if agent.discrete_critic:
-        q_all = agent.critic(s_now)  # (B, T, C, G, A)
+        q_all = agent.critic(s_now)  # (N, C, G, A)
         q_buf = (q_all * a_buf.unsqueeze(-3)).sum(-1)
         q_pi = (pi.probs.unsqueeze(-3) * q_all.detach()).sum(-1)
         return q_buf, q_pi
@@ -65,7 +59,12 @@ def _critic_values(agent, s_now: torch.Tensor, pi, a_buf: torch.Tensor, cfg: Lea
 
 @torch.no_grad()
 def td_targets(agent, s_next: torch.Tensor, batch: Batch, cfg: LearnConfig) -> torch.Tensor:
-    """y (B, T, G) in reward-multiplied units; moves PopArt statistics; no gradient."""
+    """y (N, G) for the N valid transitions, in reward-multiplied units; no gradient.
+
+    ``s_next`` (N, D) holds the states after the valid transitions (``batch.transition_mask`` order); the heads
+    run on those rows only, and the values are scattered back to (B, T, G) for the n-step sums.
+    """
+    mask = batch.transition_mask
     actor = agent.target_actor if cfg.use_target_actor else agent.actor
     pi_next = agent.family.distribution(actor(s_next))
     if agent.discrete_critic:
@@ -73,13 +72,16 @@ def td_targets(agent, s_next: torch.Tensor, batch: Batch, cfg: LearnConfig) -> t
     else:
         v_raw = sum(agent.target_critic(s_next, pi_next.sample()) for _ in range(cfg.critic_samples))
         v_raw = v_raw / cfg.critic_samples
-    v_next = reduce_ensemble(agent.popart.denormalize(v_raw.float()), cfg.num_critics_td, cfg.online_coeff > 0)
+    v_flat = reduce_ensemble(agent.popart.denormalize(v_raw.float()), cfg.num_critics_td, cfg.online_coeff > 0)
+    v_next = v_flat.new_zeros(*mask.shape, v_flat.shape[-1])
+    v_next[mask] = v_flat
     rewards = cfg.reward_multiplier * batch.rewards.float()
-    return nstep_targets(rewards, batch.dones, batch.transition_mask, v_next, agent.gamma_values, cfg.n_step)
+    y = nstep_targets(rewards, batch.dones, mask, v_next, agent.gamma_values, cfg.n_step)
+    return y[mask]
 
 
 def _bc_weights(q_buf: torch.Tensor, q_pi: torch.Tensor, cfg: LearnConfig) -> torch.Tensor:
-    """Filter of the BC term (B, T, G) from the advantage on the raw critic scale."""
+    """Filter of the BC term (N, G) from the advantage on the raw critic scale."""
     with torch.no_grad():
         adv = q_buf.mean(-2) - q_pi.mean(-2)
         if cfg.filter == "binary":
@@ -88,26 +90,31 @@ def _bc_weights(q_buf: torch.Tensor, q_pi: torch.Tensor, cfg: LearnConfig) -> to
 
 
 def amago_loss(agent, batch: Batch, cfg: LearnConfig) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """The whole update's loss for one batch of windows, and detached metrics."""
+    """The whole update's loss for one batch of windows, and detached metrics.
+
+    The sequence model runs over the padded (B, L) windows; the heads only over the N valid transitions
+    (flattened), so padding costs no head computation and every mean below is over valid entries.
+    """
     mask = batch.transition_mask  # (B, T)
     s = agent.state_sequence(batch)  # (B, L, D)
-    s_now = s[:, :-1]
+    s_now = s[:, :-1][mask]  # (N, D)
     G = len(agent.gammas)
-    a_buf = batch.actions.float().unsqueeze(-2).expand(*batch.actions.shape[:2], G, batch.actions.shape[-1])
-    pi = agent.actor.distribution(s_now)  # batch shape (B, T, G)
-    logp = pi.log_prob(a_buf)  # (B, T, G)
+    actions = batch.actions[mask].float()  # (N, A)
+    a_buf = actions.unsqueeze(-2).expand(actions.shape[0], G, actions.shape[-1])
+    pi = agent.actor.distribution(s_now)  # batch shape (N, G)
+    logp = pi.log_prob(a_buf)  # (N, G)
     metrics: dict[str, torch.Tensor] = {}
 
     if cfg.fake_filter and cfg.online_coeff == 0:  # pure behaviour cloning: no critic at all
-        actor_loss = masked_mean(-cfg.offline_coeff * logp, mask)
-        metrics.update({"actor/loss": actor_loss.detach(), "actor/logp": masked_mean(logp.detach(), mask)})
+        actor_loss = _mean(-cfg.offline_coeff * logp)
+        metrics.update({"actor/loss": actor_loss.detach(), "actor/logp": _mean(logp.detach())})
         return actor_loss, metrics
 
-    y = td_targets(agent, s[:, 1:].detach(), batch, cfg)
-    agent.popart.update_stats(y, mask)
+    y = td_targets(agent, s[:, 1:][mask].detach(), batch, cfg)  # (N, G)
+    agent.popart.update_stats(y)
     y_norm = agent.popart.normalize(y)
-    q_buf, q_pi = _critic_values(agent, s_now, pi, a_buf, cfg)
-    critic_loss = masked_mean((agent.popart(q_buf.float()) - y_norm.unsqueeze(-2)) ** 2, mask)
+    q_buf, q_pi = _critic_values(agent, s_now, pi, a_buf, cfg)  # (N, C, G)
+    critic_loss = _mean((agent.popart(q_buf.float()) - y_norm.unsqueeze(-2)) ** 2)
 
     actor_terms = torch.zeros_like(logp)
     if cfg.online_coeff > 0:
@@ -115,7 +122,7 @@ def amago_loss(agent, batch: Batch, cfg: LearnConfig) -> tuple[torch.Tensor, dic
     weights = torch.ones_like(logp) if cfg.fake_filter else _bc_weights(q_buf.float(), q_pi.float(), cfg)
     if cfg.offline_coeff > 0:
         actor_terms = actor_terms - cfg.offline_coeff * weights * logp
-    actor_loss = masked_mean(actor_terms, mask)
+    actor_loss = _mean(actor_terms)
     loss = actor_loss + cfg.critic_loss_weight * critic_loss
 
     with torch.no_grad():
@@ -123,9 +130,14 @@ def amago_loss(agent, batch: Batch, cfg: LearnConfig) -> tuple[torch.Tensor, dic
         q_main = agent.popart.denormalize(q_buf.float())[..., main].mean(-1)
         metrics.update({
             "critic/loss": critic_loss.detach(), "actor/loss": actor_loss.detach(),
-            "actor/logp": masked_mean(logp[..., main], mask), "actor/bc_weight": masked_mean(weights[..., main], mask),
-            "actor/entropy": masked_mean(pi.entropy()[..., main], mask),
-            "q/mean": masked_mean(q_main, mask), "q/target_mean": masked_mean(y[..., main], mask),
-            "q/ensemble_std": masked_mean(q_buf.float().std(-2, correction=0)[..., main], mask),
+            "actor/logp": _mean(logp[..., main]), "actor/bc_weight": _mean(weights[..., main]),
+            "actor/entropy": _mean(pi.entropy()[..., main]),
+            "q/mean": _mean(q_main), "q/target_mean": _mean(y[..., main]),
+            "q/ensemble_std": _mean(q_buf.float().std(-2, correction=0)[..., main]),
             "popart/sigma": agent.popart.sigma[main], "popart/mu": agent.popart.mu[main]})
     return loss, metrics
+
+
+def _mean(x: torch.Tensor) -> torch.Tensor:
+    """Mean over all entries; 0 for an empty tensor (a batch without transitions contributes nothing)."""
+    return x.sum() / max(x.numel(), 1)

@@ -39,14 +39,12 @@ class PopArt(nn.Module):
         return (y - self.mu) / self.sigma
 
     @torch.no_grad()
-    def update_stats(self, y: torch.Tensor, mask: torch.Tensor) -> None:
-        """y (B, T, G) targets in reward units; mask (B, T) bool. Moves mu, nu; rescales w, b to keep outputs."""
-        m = mask.to(y.dtype).unsqueeze(-1)
-        count = m.sum((0, 1)).clamp_min(1.0)
-        if float(m.sum()) == 0:
+    def update_stats(self, y: torch.Tensor) -> None:
+        """y (N, G): the batch's valid targets in reward units. Moves mu, nu; rescales w, b to keep outputs."""
+        if y.shape[0] == 0:
             return
-        mean = (y * m).sum((0, 1)) / count
-        sq_mean = (y**2 * m).sum((0, 1)) / count
+        mean = y.mean(0)
+        sq_mean = (y**2).mean(0)
         self.t += 1
         beta_t = self.beta / (1.0 - (1.0 - self.beta) ** float(self.t))
         mu_old, sigma_old = self.mu.clone(), self.sigma

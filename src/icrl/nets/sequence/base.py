@@ -1,6 +1,8 @@
 """The one protocol of every sequence model, and the registry that builds them by name.
 
     forward(x (B, L, D_in), time_idx (B, L)) -> (B, L, out_dim)      full causal pass from empty memory
+    forward_ragged(x, time_idx, lengths (B,)) -> (B, L, out_dim)       the same on right-padded windows; outputs
+                                                                      past a window's length are unspecified
     initial_state(batch_size, device) -> state                        memory of B rollouts
     step(x (B, D_in), time_idx (B,), state, reset (B,) bool) -> (out (B, out_dim), state)
 
@@ -25,6 +27,10 @@ class SequenceModel(nn.Module):
 
     def forward(self, x: torch.Tensor, time_idx: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
+
+    def forward_ragged(self, x: torch.Tensor, time_idx: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """Causal models ignore right padding already; models that can skip it (packing) override this."""
+        return self(x, time_idx)
 
     def initial_state(self, batch_size: int, device: torch.device) -> Any:
         raise NotImplementedError

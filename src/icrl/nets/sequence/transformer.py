@@ -8,6 +8,10 @@ KV cache: per layer K and V of shape (B, H, S, hd) with S = max_seq_len, used as
 key carries its own absolute position, attention is invariant to the order of cache slots, so when the cache
 is full the newest token simply overwrites the oldest: inference always attends over the last S tokens, exactly
 like a training window that starts mid-rollout, with no copying.
+
+Packing (``forward_ragged``): replay windows of different lengths are right-padded to the longest, so often
+half of a batch is padding. Short windows are packed side by side into shared rows (first-fit decreasing) and
+attend only inside their own segment, which skips the padding's compute and gives the same outputs.
 """
 
 from __future__ import annotations
@@ -45,6 +49,33 @@ def rope(x: torch.Tensor, time_idx: torch.Tensor) -> torch.Tensor:
     return torch.cat([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1).to(x.dtype)
 
 
+def pack_plan(lengths: list[int], row_len: int) -> tuple[int, torch.Tensor, torch.Tensor, torch.Tensor] | None:
+    """First-fit-decreasing packing of windows into rows of ``row_len``; None when it saves no row.
+
+    Returns (rows, src, dst, segment): token ``src[i]`` of the flattened (B * row_len) input goes to position
+    ``dst[i]`` of the flattened (rows * row_len) packed input; ``segment`` (rows * row_len,) names each packed
+    position's window (-1 for padding).
+    """
+    order = sorted(range(len(lengths)), key=lambda b: -lengths[b])
+    fill: list[int] = []
+    place = [(0, 0)] * len(lengths)
+    for b in order:
+        for r, used in enumerate(fill):
+            if used + lengths[b] <= row_len:
+                place[b], fill[r] = (r, used), used + lengths[b]
+                break
+        else:
+            place[b] = (len(fill), 0)
+            fill.append(lengths[b])
+    if len(fill) >= len(lengths):
+        return None
+    src = torch.cat([b * row_len + torch.arange(n) for b, n in enumerate(lengths)])
+    dst = torch.cat([r * row_len + off + torch.arange(n) for (r, off), n in zip(place, lengths)])
+    segment = torch.full((len(fill) * row_len,), -1, dtype=torch.long)
+    segment[dst] = torch.cat([torch.full((n,), b) for b, n in enumerate(lengths)])
+    return len(fill), src, dst, segment
+
+
 @dataclass
 class KVCache:
     """Per-layer keys/values (B, H, S, hd) and how many tokens each env has seen since its reset."""
@@ -75,9 +106,12 @@ class Attention(nn.Module):
         y = y * self.head_scale.view(1, H, 1, 1)
         return self.proj(y.transpose(1, 2).reshape(B, L, H * hd))
 
-    def forward(self, x: torch.Tensor, time_idx: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, time_idx: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Causal self-attention, or attention restricted by a boolean ``mask`` (B, 1, L, L) when given."""
         q, k, v = self._qkv(x, time_idx)
-        return self._out(F.scaled_dot_product_attention(q, k, v, is_causal=True))
+        if mask is None:
+            return self._out(F.scaled_dot_product_attention(q, k, v, is_causal=True))
+        return self._out(F.scaled_dot_product_attention(q, k, v, attn_mask=mask))
 
     def step(self, x: torch.Tensor, time_idx: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tensor,
              slot: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -106,8 +140,8 @@ class Layer(nn.Module):
     def _ff(self, h: torch.Tensor) -> torch.Tensor:
         return h + self.drop(self.ff2(self.norm4(self.act(self.ff1(self.norm3(h))))))
 
-    def forward(self, x: torch.Tensor, time_idx: torch.Tensor) -> torch.Tensor:
-        return self._ff(x + self.norm2(self.attn(self.norm1(x), time_idx)))
+    def forward(self, x: torch.Tensor, time_idx: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        return self._ff(x + self.norm2(self.attn(self.norm1(x), time_idx, mask)))
 
     def step(self, x, time_idx, k_cache, v_cache, slot, mask) -> torch.Tensor:
         return self._ff(x + self.norm2(self.attn.step(self.norm1(x), time_idx, k_cache, v_cache, slot, mask)))
@@ -140,11 +174,26 @@ class Transformer(SequenceModel):
             h = h + self.pos_table(time_idx)
         return self.drop(h)
 
-    def forward(self, x: torch.Tensor, time_idx: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, time_idx: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         h = self._embed(x, time_idx)
         for layer in self.layers:
-            h = layer(h, time_idx)
+            h = layer(h, time_idx, mask)
         return self.norm(h)
+
+    def forward_ragged(self, x: torch.Tensor, time_idx: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        B, L, _ = x.shape
+        plan = pack_plan(lengths.tolist(), L)
+        if plan is None:  # nothing to gain: every row would hold one window
+            return self(x, time_idx)
+        rows, src, dst, segment = plan[0], *(t.to(x.device) for t in plan[1:])
+        packed_x = x.new_zeros(rows * L, x.shape[-1]).index_copy(0, dst, x.reshape(B * L, -1)[src])
+        packed_t = time_idx.new_zeros(rows * L).index_copy(0, dst, time_idx.reshape(-1)[src])
+        seg = segment.view(rows, L)
+        causal = torch.ones(L, L, dtype=torch.bool, device=x.device).tril()
+        mask = (seg[:, :, None] == seg[:, None, :]) & causal  # own segment only; padding attends to padding
+        out = self(packed_x.view(rows, L, -1), packed_t.view(rows, L), mask.unsqueeze(1))
+        flat = out.new_zeros(B * L, out.shape[-1]).index_copy(0, src, out.reshape(rows * L, -1)[dst])
+        return flat.view(B, L, -1)
 
     def initial_state(self, batch_size: int, device: torch.device) -> KVCache:
         shape = (batch_size, self.n_heads, self.max_seq_len, self.d_model // self.n_heads)
