@@ -12,9 +12,8 @@ import argparse
 import re
 from pathlib import Path
 
-from icrl.train.logging import read_metrics
-
 from icrl.config import RunConfig, apply_overrides
+from icrl.train.logging import read_metrics
 
 
 def main() -> None:
@@ -34,7 +33,7 @@ def main() -> None:
     head = ["env_steps", "minutes", "updates", "return", "success", "succ_2..k"] + [f"att{a}" for a in attempts]
     print(" ".join(f"{h:>9}" for h in head))
     for r in rows:
-        vals = [r.get("env_steps", r["step"]), r.get("time/total", 0.0) / 60, r.get("updates", 0),
+        vals = [r.get("env_steps", 0), r.get("time/total", 0.0) / 60, r.get("updates", 0),
                 r["eval/return"], r.get("eval/success", float("nan")), r.get("eval/success_after_first", float("nan"))]
         vals += [r.get(f"eval/attempt_{a}/success", float("nan")) for a in attempts]
         print(" ".join(f"{v:>9.0f}" if i in (0, 2) else f"{v:>9.3f}" for i, v in enumerate(vals)))

@@ -111,3 +111,32 @@ def test_unknown_model_name_lists_registered() -> None:
     object.__setattr__(cfg, "sequence", "mamba9")
     with pytest.raises(ConfigError, match="transformer"):
         make_sequence_model(cfg, 3, 8, 8)
+
+
+@pytest.mark.parametrize("kw", VARIANTS, ids=lambda kw: "-".join(str(v) for v in kw.values()))
+def test_ragged_forward_equals_padded_forward(kw) -> None:
+    """Packed training windows (Transformer) give the padded forward's outputs and gradients on real tokens."""
+    torch.manual_seed(2)
+    model = _model(max_seq_len=10, **kw)
+    lengths = torch.tensor([10, 3, 4, 1, 6, 2])
+    x = torch.randn(6, 10, D_IN, requires_grad=True)
+    t = torch.randint(0, 60, (6, 10))
+    valid = torch.arange(10)[None] < lengths[:, None]
+    weights = torch.randn(6, 10, model.out_dim) * valid[..., None]
+    full = model(x, t)
+    (grad_full,) = torch.autograd.grad((full * weights).sum(), x)
+    ragged = model.forward_ragged(x, t, lengths)
+    (grad_ragged,) = torch.autograd.grad((ragged * weights).sum(), x)
+    assert torch.allclose(ragged[valid], full[valid], atol=1e-5)
+    assert torch.allclose(grad_ragged, grad_full, atol=1e-5)
+
+
+def test_pack_plan_first_fit_decreasing() -> None:
+    from icrl.nets.sequence.transformer import pack_plan
+
+    assert pack_plan([5, 5, 5], 5) is None  # nothing fits together
+    rows, src, dst, segment = pack_plan([4, 1, 3, 2], 5)
+    assert rows == 2  # [4, 1] and [3, 2]
+    assert sorted(dst.tolist()) == list(range(10)) and len(src) == 10
+    seg = segment.view(2, 5).tolist()
+    assert seg == [[0, 0, 0, 0, 1], [2, 2, 2, 3, 3]]

@@ -26,12 +26,13 @@ def window_start(num_obs: int, max_seq_len: int, rng: np.random.Generator, mode:
     """(start, stop) observation indices of a window. Padded modes allow shorter windows at either end.
 
     With ``T + 1 = num_obs`` observations and window ``W = max_seq_len``:
-    ``none``: start in [0, T+1-W] (always full); ``left``: start in [-(W-1), T+1-W], clipped to 0 (short windows
-    at the start); ``right``: start in [0, T-1] (short windows at the end); ``both``: [-(W-1), T-1].
+    ``none``: start in [0, T+1-W] (always full); ``left``: start in [-(W-2), T+1-W], clipped to 0 (short windows
+    at the start); ``right``: start in [0, T-1] (short windows at the end); ``both``: [-(W-2), T-1]. Every
+    window holds at least two observations (one transition).
     """
     if num_obs <= max_seq_len:
         return 0, num_obs
-    lo = -(max_seq_len - 1) if mode in ("left", "both") else 0
+    lo = -(max_seq_len - 2) if mode in ("left", "both") else 0
     hi = num_obs - 2 if mode in ("right", "both") else num_obs - max_seq_len
     start = int(rng.integers(lo, hi + 1))
     stop = min(start + max_seq_len, num_obs)

@@ -1,0 +1,163 @@
+"""The AMAGO loss and the learner: gradient routing, padding invariance, BC-only mode, PopArt, warm-up, Polyak."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+
+from icrl.agent import make_agent
+from icrl.config import LearnConfig, ModelConfig, RunConfig
+from icrl.learn import Learner, PopArt, amago_loss, reduce_ensemble
+from icrl.learn.filters import binary_filter, exp_filter
+from icrl.records import Batch
+from icrl.spaces import ActionSpec, ObsSpec
+
+OBS = ObsSpec({"x": (3,)}, {"x": "float32"})
+SPECS = {"discrete": ActionSpec("discrete", (4,)), "multidiscrete": ActionSpec("multidiscrete", (2, 3)),
+         "box": ActionSpec("box", box_dim=2)}
+
+
+def _agent(kind: str, sequence: str = "transformer", **learn):
+    model = ModelConfig(sequence=sequence, d_model=16, n_layers=1, n_heads=2, encoder_hidden=16, encoder_out=8,
+                        head_hidden=16, dropout_emb=0.0, dropout_ff=0.0)
+    cfg = RunConfig(model=model, learn=LearnConfig(extra_gammas=(0.9,), **learn))
+    return make_agent(cfg, OBS, SPECS[kind], max_seq_len=12, max_time_idx=32), cfg.learn
+
+
+def _actions(spec: ActionSpec, shape, gen) -> torch.Tensor:
+    if spec.kind == "box":
+        return torch.rand(*shape, spec.dim, generator=gen) * 2 - 1
+    parts = [torch.nn.functional.one_hot(torch.randint(n, shape, generator=gen), n).float() for n in spec.nvec]
+    return torch.cat(parts, -1)
+
+
+def _batch(spec: ActionSpec, lengths=(6, 4, 2), pad_to: int = 0, seed: int = 0) -> Batch:
+    gen = torch.Generator().manual_seed(seed)
+    B, L = len(lengths), max(max(lengths), pad_to)
+    valid = torch.arange(L)[None] < torch.tensor(lengths)[:, None]
+    keep = lambda x: x * valid.view(B, L, *([1] * (x.dim() - 2))).to(x.dtype)  # noqa: E731
+    term = torch.zeros(B, L, dtype=torch.bool)
+    term[0, lengths[0] - 1] = True  # the first rollout ends by termination, the others are cut
+    return Batch({"x": keep(torch.randn(B, L, 3, generator=gen))}, keep(_actions(spec, (B, L), gen)),
+                 keep(torch.randn(B, L, generator=gen)), torch.arange(L).repeat(B, 1) * valid, term & valid, valid)
+
+
+def _loss(agent, batch, cfg, seed=0):
+    torch.manual_seed(seed)
+    return amago_loss(agent, batch, cfg)
+
+
+@pytest.mark.parametrize("kind", list(SPECS))
+def test_loss_is_finite_and_trains_online_networks_only(kind) -> None:
+    agent, cfg = _agent(kind)
+    loss, metrics = _loss(agent, _batch(SPECS[kind]), cfg)
+    loss.backward()
+    assert torch.isfinite(loss) and all(torch.isfinite(v).all() for v in metrics.values())
+    for name, p in agent.named_parameters():
+        if name.startswith(("target_actor.", "target_critic.")):
+            assert p.grad is None, name
+    grads = {n: p.grad for n, p in agent.named_parameters() if p.requires_grad}
+    for prefix in ("encoder.", "sequence.", "actor.", "critic."):
+        assert any(g is not None and g.abs().sum() > 0 for n, g in grads.items() if n.startswith(prefix)), prefix
+
+
+@pytest.mark.parametrize("kind", list(SPECS))
+def test_actor_terms_never_train_the_critic(kind) -> None:
+    agent, cfg = _agent(kind, critic_loss_weight=0.0)
+    loss, _ = _loss(agent, _batch(SPECS[kind]), cfg)
+    loss.backward()
+    for name, p in agent.critic.named_parameters():
+        assert p.grad is None or p.grad.abs().max() == 0, name
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in agent.actor.parameters())
+
+
+@pytest.mark.parametrize("kind", list(SPECS))
+@pytest.mark.parametrize("sequence", ["transformer", "gru"])
+def test_right_padding_does_not_change_the_loss(kind, sequence) -> None:
+    agent, cfg = _agent(kind, sequence)
+    agent.eval()  # freeze input-normalisation statistics; no dropout in this model anyway
+    base = _batch(SPECS[kind], seed=3)
+    padded = _batch(SPECS[kind], pad_to=11, seed=3)
+    for key in ("prev_action", "prev_reward", "time_idx", "terminated"):  # same real data, longer padding
+        getattr(padded, key)[:, : base.valid.shape[1]] = getattr(base, key)
+    padded.obs["x"][:, : base.valid.shape[1]] = base.obs["x"]
+    a, b = copy.deepcopy(agent), copy.deepcopy(agent)
+    loss_a, m_a = _loss(a, base, cfg)
+    loss_b, m_b = _loss(b, padded, cfg)
+    assert loss_a.item() == pytest.approx(loss_b.item(), rel=1e-5, abs=1e-6)
+    assert m_a["critic/loss"].item() == pytest.approx(m_b["critic/loss"].item(), rel=1e-5, abs=1e-6)
+
+
+def test_pure_behaviour_cloning_skips_the_critic() -> None:
+    agent, cfg = _agent("discrete", online_coeff=0.0, offline_coeff=1.0, fake_filter=True)
+    batch = _batch(SPECS["discrete"])
+    loss, metrics = _loss(agent, batch, cfg)
+    loss.backward()
+    assert all(p.grad is None for p in agent.critic.parameters())
+    assert float(agent.popart.t) == 1  # no TD targets were computed
+    assert loss.item() == pytest.approx(-metrics["actor/logp"].item(), rel=1e-6)
+
+
+def test_critic_regresses_onto_one_step_target_by_hand() -> None:
+    """Critic loss of a single terminal transition equals (PopArt(Q(s, a)) - normalise(r * multiplier))^2."""
+    agent, cfg = _agent("discrete", n_step=1, offline_coeff=0.1, popart_beta=1e-9)
+    agent.eval()
+    batch = _batch(SPECS["discrete"], lengths=(2,))
+    batch.terminated[0, 1] = True
+    loss, metrics = _loss(agent, batch, cfg)
+    s = agent.state_sequence(batch)[0, 0]
+    q = (agent.critic(s) * batch.actions[0, 0]).sum(-1)  # (C, G)
+    y = agent.popart.normalize(cfg.reward_multiplier * batch.rewards[0, 0] * torch.ones(2))
+    want = ((agent.popart(q) - y) ** 2).mean()
+    assert metrics["critic/loss"].item() == pytest.approx(want.item(), rel=1e-4)
+
+
+def test_reduce_ensemble_draws_from_members() -> None:
+    values = torch.tensor([1.0, 2.0, 3.0, 4.0]).view(1, 4, 1).expand(500, 4, 3)
+    low = reduce_ensemble(values, 2, use_min=True)
+    mean = reduce_ensemble(values, 2, use_min=False)
+    assert low.shape == (500, 3) and set(low.unique().tolist()) <= {1.0, 2.0, 3.0, 4.0}
+    assert low.mean() < mean.mean()  # the min of a random pair is below its mean
+    assert reduce_ensemble(values, 1, use_min=True).unique().numel() == 4  # every member is drawn
+    assert torch.equal(reduce_ensemble(values[:, :1], 3, use_min=True), values[:, 0])
+
+
+def test_filters() -> None:
+    adv = torch.tensor([-1.0, 0.0, 0.5, 10.0])
+    assert torch.equal(binary_filter(adv), torch.tensor([0.0, 0.0, 1.0, 1.0]))
+    assert torch.equal(binary_filter(adv * 1000), binary_filter(adv))  # scale-free
+    w = exp_filter(adv, beta=1.0, clip_high=5.0)
+    assert torch.allclose(w, torch.tensor([torch.e**-1, 1.0, torch.e**0.5, 5.0]))
+
+
+def test_popart_preserves_outputs_and_tracks_moments() -> None:
+    popart = PopArt(2, beta=0.5)
+    x = torch.randn(10, 2)
+    before = popart.denormalize(x)
+    for _ in range(20):
+        popart.update_stats(torch.tensor([[10.0, -3.0], [12.0, -5.0]]))
+        assert torch.allclose(popart.denormalize(x), before, atol=1e-4)
+    assert torch.allclose(popart.mu, torch.tensor([11.0, -4.0]), atol=1e-3)
+    assert torch.allclose(popart.sigma, torch.tensor([1.0, 1.0]), atol=1e-2)
+    y = torch.tensor([[11.0, -4.0]])
+    assert torch.allclose(popart.normalize(y), torch.zeros(1, 2), atol=1e-2)
+
+
+def test_learner_warmup_polyak_and_non_finite_loss() -> None:
+    agent, cfg = _agent("discrete", lr=1e-3, warmup_steps=4, tau=0.25)
+    learner = Learner(agent, cfg)
+    batch = _batch(SPECS["discrete"])
+    lrs = []
+    for _ in range(5):
+        target_before = [p.clone() for p in agent.target_critic.parameters()]
+        metrics = learner.update(batch)
+        lrs.append(float(metrics["lr"]))
+        for old, target, online in zip(target_before, agent.target_critic.parameters(), agent.critic.parameters()):
+            assert torch.allclose(target, 0.75 * old + 0.25 * online, atol=1e-6)
+    assert lrs == pytest.approx([2.5e-4, 5e-4, 7.5e-4, 1e-3, 1e-3])
+    assert learner.num_updates == 5
+    batch.prev_reward[0, 1] = float("nan")
+    with pytest.raises(FloatingPointError, match="loss became"):
+        learner.update(batch)
