@@ -171,7 +171,7 @@ class ExplorationConfig:
     eps_end: float = 0.05  # ... after `anneal_steps` env steps of one actor
     eps_end_start: float = 0.8  # bilevel: value at the end of a rollout, at the start of training
     eps_end_end: float = 0.01  # bilevel: value at the end of a rollout, after annealing
-    anneal_steps: int = 1_000_000  # env steps per actor over which the schedule decays
+    anneal_steps: int = 2_000  # env steps *per actor* over which the schedule decays (long tasks: raise it)
     rollout_horizon: int = 0  # bilevel: rollout length (0 = derived from the env)
     randomize: bool = True  # per-env multiplier U[0, 1) redrawn every rollout
     sample_train: bool = True  # sample actions while collecting (else argmax / mean, plus noise)
@@ -190,7 +190,7 @@ class TrainConfig:
     epochs: int = 100
     steps_per_epoch: int = 100  # env steps per training env per epoch
     updates_per_epoch: int = 100  # gradient updates per epoch
-    eval_every: int = 5  # evaluate every N epochs (0 = never; always at the last epoch)
+    eval_every: int = 2  # evaluate every N epochs (0 = never; always at the last epoch)
     eval_episodes: int = 48  # finished evaluation rollouts per evaluation
     ckpt_every: int = 1  # checkpoint every N epochs (and at the end)
     seed: int = 0
