@@ -25,7 +25,7 @@ def main() -> None:
     if args.train:
         from icrl.train import train
 
-        train(apply_overrides(RunConfig(), args.overrides), args.run_dir, show_progress=False)
+        train(apply_overrides(RunConfig(), args.overrides), args.run_dir, progress="off")
     rows = [r for r in read_metrics(args.run_dir) if "eval/return" in r]
     if not rows:
         raise SystemExit(f"no evaluation rows in {args.run_dir}/metrics.jsonl")

@@ -41,7 +41,7 @@ def _weights(run_dir: Path) -> dict:
 
 def test_short_run_writes_a_complete_run_directory(tmp_path: Path) -> None:
     run = tmp_path / "run"
-    metrics = train(_cfg(), run, show_progress=False)
+    metrics = train(_cfg(), run, progress="off")
     assert metrics["epoch"] == 2 and metrics["env_steps"] == 2 * 12 * 4 and metrics["updates"] == 2 * 3
     assert np.isfinite(metrics["critic/loss"]) and "eval/attempt_2/success" in metrics
     for name in ("config.json", "metrics.jsonl", "eval.csv", "learning_curve.png", "attempts.png"):
@@ -53,15 +53,15 @@ def test_short_run_writes_a_complete_run_directory(tmp_path: Path) -> None:
 
 def test_rerunning_resumes_counters_and_refuses_other_configs(tmp_path: Path) -> None:
     run = tmp_path / "run"
-    train(_cfg(), run, show_progress=False)
+    train(_cfg(), run, progress="off")
     before = _weights(run)
-    metrics = train(_cfg("train.epochs=3"), run, show_progress=False)
+    metrics = train(_cfg("train.epochs=3"), run, progress="off")
     assert metrics["epoch"] == 3 and metrics["env_steps"] == 3 * 12 * 4 and metrics["updates"] == 9
     after = _weights(run)
     assert any(not np.array_equal(before[k].numpy(), after[k].numpy()) for k in before if k.startswith("agent."))
     assert [r["epoch"] for r in read_metrics(run)] == [1, 2, 3]
     with pytest.raises(CheckpointError, match="learn.lr"):
-        train(_cfg("learn.lr=0.01", "train.epochs=4"), run, show_progress=False)
+        train(_cfg("learn.lr=0.01", "train.epochs=4"), run, progress="off")
 
 
 def _offline_cfg(epochs: int) -> RunConfig:
@@ -90,11 +90,11 @@ def test_resume_is_bit_exact_without_collection(tmp_path: Path, split: int) -> N
     for run in (straight, resumed):
         _fill_protected(run)
     try:
-        train(_offline_cfg(3), straight, show_progress=False)
+        train(_offline_cfg(3), straight, progress="off")
     except Exception as err:  # the synthetic obs keys must match the env's; fail loudly otherwise
         raise AssertionError(f"offline training failed: {err}") from err
-    train(_offline_cfg(split), resumed, show_progress=False)
-    train(_offline_cfg(3), resumed, show_progress=False)
+    train(_offline_cfg(split), resumed, progress="off")
+    train(_offline_cfg(3), resumed, progress="off")
     a, b = _weights(straight), _weights(resumed)
     assert a.keys() == b.keys()
     for k in a:
@@ -103,7 +103,7 @@ def test_resume_is_bit_exact_without_collection(tmp_path: Path, split: int) -> N
 
 def test_eval_command_reports_attempt_metrics(tmp_path: Path, capsys) -> None:
     run = tmp_path / "run"
-    train(_cfg("train.epochs=1"), run, show_progress=False)
+    train(_cfg("train.epochs=1"), run, progress="off")
     metrics = evaluate_run(run, episodes=4)
     assert metrics["eval/rollouts"] == 4 and "eval/attempt_1/success" in metrics
     assert cli_main(["eval", str(run), "--json", "--episodes", "4"]) == 0
@@ -137,7 +137,7 @@ def test_killed_run_resumes_from_its_last_checkpoint(tmp_path: Path) -> None:
     proc.wait()
     done = read_metrics(run)
     assert len(done) >= 3, proc.stderr.read().decode()
-    metrics = train(_cfg("train.eval_every=0", f"train.epochs={len(done) + 2}"), run, show_progress=False)
+    metrics = train(_cfg("train.eval_every=0", f"train.epochs={len(done) + 2}"), run, progress="off")
     # resumed from the last checkpoint at or before the kill: counters continue, nothing restarts at 0
     assert metrics["epoch"] == len(done) + 2
     assert metrics["env_steps"] == metrics["epoch"] * 12 * 4

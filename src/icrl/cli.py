@@ -55,7 +55,7 @@ def _cmd_train(args: argparse.Namespace) -> None:
 
     run_dir = args.run_dir or Path("runs") / cfg.env.name
     print(f"icrl: training on {cfg.env.name} -> {run_dir}", flush=True)
-    metrics = train(cfg, run_dir, show_progress=not args.no_progress)
+    metrics = train(cfg, run_dir, progress="plain" if args.no_progress else "auto")
     _print_metrics(metrics, keys=("env_steps", "updates", "eval/return", "eval/success",
                                   "eval/success_after_first", "time/total"))
     print(f"plots: {run_dir / 'learning_curve.png'}", flush=True)

@@ -210,6 +210,7 @@ def test_tmaze_optimal_policy_scores_exactly_one(length) -> None:
         assert obs["observation"][1] == 1.0 and obs["observation"][0] == 0.0  # junction; the hint is gone
         obs, r, term, trunc, info = env.step(0 if goal_up else 1)
         assert term and total + r == pytest.approx(1.0) and info["success"]
+        assert info["episode_metrics"] == {"success": 1.0, "return": pytest.approx(1.0)}
     obs, _ = env.reset(seed=0)
     goal_up = obs["observation"][0] > 0
     for _ in range(length):
@@ -226,6 +227,7 @@ def test_tmaze_penalises_wasted_steps_and_truncates() -> None:
     assert rewards == [-0.25] * 4
     *_, trunc, info = env.step(2)
     assert trunc and info["success"] is False
+    assert info["episode_metrics"] == {"success": 0.0, "return": pytest.approx(-1.25)}
 
 
 def test_dark_key_door_runs_to_its_meta_horizon() -> None:

@@ -132,9 +132,9 @@ def test_plots_are_pngs(tmp_path) -> None:
 
 
 def test_plain_progress_lines(capsys) -> None:
-    progress = Progress(10, enabled=True)  # stderr is not a terminal under pytest
+    progress = Progress(10, mode="auto")  # stderr is not a terminal under pytest: plain lines
     progress.update(3, ret="0.5")
     progress.close()
     assert "epoch 3/10 ret=0.5" in capsys.readouterr().err
-    Progress(10, enabled=False).update(1, ret="x")
+    Progress(10, mode="off").update(1, ret="x")
     assert capsys.readouterr().err == ""

@@ -88,7 +88,8 @@ class InputNorm(nn.Module):
         if rows.shape[0] == 0:
             return
         self.t += 1
-        beta_t = self.beta / (1.0 - (1.0 - self.beta) ** self.t.item())
+        # float64 keeps the bias correction exact for small t; a tensor op, so no device sync
+        beta_t = (self.beta / (1.0 - (1.0 - self.beta) ** self.t.double())).to(self.mu.dtype)
         self.mu.lerp_(rows.mean(0), beta_t)
         self.nu.lerp_((rows**2).mean(0), beta_t)
 

@@ -20,7 +20,7 @@ class SmallCNN(nn.Module):
             stride = 2 if i < len(channels) - 1 and min(h, w) >= 16 else 1
             layers += [nn.Conv2d(c, ch, 3, stride=stride, padding=1), nn.LeakyReLU()]
             c = ch
-            h, w = (h + 1) // stride, (w + 1) // stride
+            h, w = (h - 1) // stride + 1, (w - 1) // stride + 1  # kernel 3, padding 1
         self.conv = nn.Sequential(*layers, nn.Flatten())
         self.proj = nn.Linear(c * h * w, out_dim)
         self.out_dim = out_dim

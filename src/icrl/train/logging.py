@@ -97,14 +97,20 @@ def _start_wandb(run_dir: Path, project: str, config: dict) -> Any:
                       id=run_dir.resolve().name)
 
 
-class Progress:
-    """A tqdm bar over epochs on a terminal; one plain line per epoch otherwise (logs, CI, notebooks' files)."""
+PROGRESS_MODES = ("auto", "bar", "plain", "off")
 
-    def __init__(self, total_epochs: int, initial: int = 0, enabled: bool = True) -> None:
-        self.enabled = enabled
+
+class Progress:
+    """Epoch progress: a tqdm bar (``bar``), one plain line per epoch on stderr (``plain``: logs, CI), or
+    nothing (``off``); ``auto`` is a bar on a terminal and plain lines otherwise."""
+
+    def __init__(self, total_epochs: int, initial: int = 0, mode: str = "auto") -> None:
+        if mode not in PROGRESS_MODES:
+            raise ValueError(f"progress mode {mode!r} is not one of {PROGRESS_MODES}")
+        self.enabled = mode != "off"
         self.total = total_epochs
         self.bar = None
-        if enabled and sys.stderr.isatty():
+        if mode == "bar" or (mode == "auto" and sys.stderr.isatty()):
             from tqdm import tqdm
 
             self.bar = tqdm(total=total_epochs, initial=initial, unit="epoch", dynamic_ncols=True)

@@ -69,14 +69,17 @@ def _timed(fn, *args) -> tuple[dict, float]:
     return out, time.perf_counter() - start
 
 
-def train(cfg: RunConfig, run_dir: Path, show_progress: bool = True) -> dict[str, float]:
-    """Train (or resume) the run in ``run_dir``; returns the metrics of the last epoch."""
+def train(cfg: RunConfig, run_dir: Path, progress: str = "auto") -> dict[str, float]:
+    """Train (or resume) the run in ``run_dir``; returns the metrics of the last epoch.
+
+    ``progress``: "auto" (a bar on a terminal, plain lines otherwise), "bar", "plain" or "off".
+    """
     open_run_dir(run_dir, cfg)
     parts = make_parts(cfg, run_dir)
     counters = state.restore(parts, checkpoint_dir(run_dir)) or state.Counters()
     logger = RunLogger(run_dir, use_wandb=cfg.train.wandb, wandb_project=cfg.train.wandb_project,
                        config=cfg.to_dict())
-    progress = Progress(cfg.train.epochs, initial=counters.epoch, enabled=show_progress)
+    display = Progress(cfg.train.epochs, initial=counters.epoch, mode=progress)
     metrics: dict[str, float] = {}
     try:
         parts.agent.train()
@@ -99,11 +102,11 @@ def train(cfg: RunConfig, run_dir: Path, show_progress: bool = True) -> dict[str
             logger.log(metrics, step=counters.env_steps)
             if counters.epoch % cfg.train.ckpt_every == 0 or last:
                 state.save(parts, checkpoint_dir(run_dir), counters)
-            progress.update(counters.epoch, **_postfix(metrics))
+            display.update(counters.epoch, **_postfix(metrics))
             if last:
                 break
     finally:
-        progress.close()
+        display.close()
         logger.close()
         parts.close()
     plot_run(run_dir)

@@ -31,8 +31,12 @@ class TMaze(gym.Env):
     def reset(self, *, seed=None, options=None):
         super().reset(seed=seed)
         self.goal = 1 if self.np_random.random() < 0.5 else -1  # +1: up, -1: down
-        self.pos, self.t = 0, 0
+        self.pos, self.t, self.total = 0, 0, 0.0
         return self._obs(True), {}
+
+    def _end(self, success: bool) -> dict:
+        """Info of the rollout's last step: success, and the episode metrics the collector averages."""
+        return {"success": success, "episode_metrics": {"success": float(success), "return": self.total}}
 
     def step(self, action):
         action = int(action)
@@ -40,14 +44,15 @@ class TMaze(gym.Env):
         truncated = self.t >= self.length + 1
         if self.pos == self.length and action in (UP, DOWN):
             success = (action == UP) == (self.goal == 1)
-            return self._obs(False), float(success), True, False, {"success": success}
+            self.total += float(success)
+            return self._obs(False), float(success), True, False, self._end(success)
         reward = 0.0
         if self.pos < self.length and action == RIGHT:
             self.pos += 1
         else:
             reward = -1.0 / self.length
-        info = {"success": False} if truncated else {}
-        return self._obs(False), reward, False, truncated, info
+        self.total += reward
+        return self._obs(False), reward, False, truncated, self._end(False) if truncated else {}
 
 
 def make_tmaze(length: int = 100) -> gym.Env:
