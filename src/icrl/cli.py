@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from icrl.config import RunConfig, apply_overrides
-from icrl.errors import ICRLError
+from icrl.errors import ConfigError, ICRLError
 from icrl.presets import PRESETS, preset_overrides
 
 EPILOG = """overrides are section.field=value pairs, e.g.
@@ -32,7 +32,18 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--episodes", type=int, default=None, help="rollouts to run (default train.eval_episodes)")
     e.add_argument("--greedy", action="store_true", help="act with the policy's mode instead of sampling")
     e.add_argument("--json", action="store_true", help="print metrics as JSON")
+    e.add_argument("--checkpoint", default=None, help="a checkpoint name (ckpt_N) instead of the latest")
+    e.add_argument("overrides", nargs="*", help="evaluation-only overrides, e.g. env.kwargs.split=eval_out")
     sub.add_parser("envs", help="list the registered environments")
+    b = sub.add_parser("bench", help="run a benchmark suite over seeds; resumable; writes tables and plots")
+    b.add_argument("suite", nargs="?", help="suite name (see --list)")
+    b.add_argument("--list", action="store_true", help="list suites, tasks, budgets and expected wall time")
+    b.add_argument("--out", type=Path, default=None, help="results folder (default bench/<suite>)")
+    b.add_argument("--seeds", type=int, default=None, help="seeds per task (default: the suite's)")
+    b.add_argument("--tasks", nargs="+", default=None, help="only these tasks of the suite")
+    b.add_argument("--jobs", type=int, default=1, help="runs in parallel (each gets cores // jobs threads)")
+    b.add_argument("--budget-scale", type=float, default=1.0,
+                   help="fraction of each task's env-step budget (<1 for a quick, non-comparable smoke run)")
     pl = sub.add_parser("plot", help="write learning-curve and per-attempt PNGs of a run")
     pl.add_argument("run_dir", type=Path)
     return p
@@ -64,7 +75,8 @@ def _cmd_train(args: argparse.Namespace) -> None:
 def _cmd_eval(args: argparse.Namespace) -> None:
     from icrl.train import evaluate_run
 
-    metrics = evaluate_run(args.run_dir, episodes=args.episodes, greedy=args.greedy)
+    metrics = evaluate_run(args.run_dir, episodes=args.episodes, greedy=args.greedy, overrides=args.overrides,
+                           checkpoint=args.checkpoint)
     if args.json:
         print(json.dumps(metrics, indent=2, sort_keys=True))
     else:
@@ -82,6 +94,29 @@ def _cmd_envs(_: argparse.Namespace) -> None:
     print(f"{'<gymnasium id>':<{width}}  any installed gymnasium env id, e.g. CartPole-v1, Pendulum-v1")
 
 
+def _cmd_bench(args: argparse.Namespace) -> None:
+    from icrl.bench import SUITES, get_suite, run_suite, write_report
+
+    if args.list or not args.suite:
+        for suite in SUITES.values():
+            extra = f" [needs icrl[{suite.extra}]]" if suite.extra else ""
+            print(f"{suite.name}: {suite.description}{extra}")
+            print(f"  {suite.seeds} seeds, about {suite.expected_minutes() / 60:.1f} h on 2 CPU cores (one job at a "
+                  f"time); published: {suite.source}")
+            for task in suite.tasks:
+                print(f"    {task.name:<32} {task.env_steps:>9,} env steps  splits: {', '.join(task.splits)}")
+        return
+    suite = get_suite(args.suite)
+    if not 0 < args.budget_scale <= 1:
+        raise ConfigError(f"--budget-scale={args.budget_scale} must be in (0, 1].")
+    out = args.out or Path("bench") / suite.name
+    results = run_suite(suite, out, seeds=args.seeds, tasks=args.tasks, jobs=args.jobs,
+                        epochs_scale=args.budget_scale)
+    for path in write_report(suite, results, out):
+        print(path)
+    print((out / "summary.md").read_text())
+
+
 def _cmd_plot(args: argparse.Namespace) -> None:
     from icrl.train.plots import plot_run
 
@@ -97,7 +132,7 @@ def _print_metrics(metrics: dict[str, float], keys: tuple[str, ...] | None = Non
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    commands = {"train": _cmd_train, "eval": _cmd_eval, "envs": _cmd_envs, "plot": _cmd_plot}
+    commands = {"train": _cmd_train, "eval": _cmd_eval, "envs": _cmd_envs, "plot": _cmd_plot, "bench": _cmd_bench}
     try:
         commands[args.command](args)
     except ICRLError as err:

@@ -4,7 +4,10 @@ from icrl.envs.builtin.frozen_lake import make_meta_frozen_lake
 from icrl.envs.builtin.key_door import make_dark_key_door
 from icrl.envs.builtin.tmaze import make_tmaze
 from icrl.envs.interface import RESERVED_KEYS, InContextEnv, split_observation, wrap
-from icrl.envs.registry import list_envs, make_env, register_env
+from icrl.envs.registry import list_envs, make_env, register_env, register_env_family
+from icrl.envs.suites.aib import make_aib
+from icrl.envs.suites.halfcheetah_vel import make_halfcheetah_vel
+from icrl.envs.suites.popgym import make_popgym
 from icrl.envs.trials import FixedHorizon, KAttempts
 
 register_env("meta-frozen-lake", "random lake, k attempts at the same lake (kwargs: size, attempts, hole_prob)",
@@ -13,7 +16,14 @@ register_env("t-maze", "passive T-maze memory test (kwargs: length, up to 10,000
 register_env("dark-key-door", "dark key-to-door, episodes inside a meta-horizon "
              "(kwargs: size, episode_length, meta_horizon)", factory=make_dark_key_door)
 
+register_env("halfcheetah-vel", "HalfCheetah with a hidden target velocity, several episodes per task "
+             "(kwargs: episodes, episode_length)", extra="mujoco", factory=make_halfcheetah_vel)
+register_env_family("popgym/", make_popgym, "any POPGym env by class name, e.g. popgym/RepeatPreviousEasy "
+                    "(kwargs: truncation_is_terminal)", extra="popgym")
+register_env_family("aib/", make_aib, "Actuator Inversion Benchmark: aib/di, aib/di-friction, aib/cartpole, "
+                    "aib/ball-in-cup, aib/walker, aib/walker2d, aib/hopper (kwargs: split, instance)", extra="aib")
+
 import icrl.testing  # noqa: E402,F401  (registers the testing-* envs)
 
 __all__ = ["RESERVED_KEYS", "FixedHorizon", "InContextEnv", "KAttempts", "list_envs", "make_env", "register_env",
-           "split_observation", "wrap"]
+           "register_env_family", "split_observation", "wrap"]

@@ -1,6 +1,7 @@
 """Environments by name: ``register_env`` to add one, ``make_env`` to build it wrapped, ``list_envs``.
 
-Any name that is not registered is tried as a gymnasium id (``CartPole-v1``, ``Pendulum-v1``, ...).
+A *family* (``register_env_family``) serves every name with a given prefix, e.g. ``popgym/RepeatPreviousEasy``;
+its factory receives the rest of the name. Any other name is tried as a gymnasium id (``CartPole-v1``, ...).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ class EnvEntry:
 
 
 _REGISTRY: dict[str, EnvEntry] = {}
+_FAMILIES: dict[str, EnvEntry] = {}  # prefix -> entry whose factory takes (suffix, **kwargs)
 
 
 def register_env(name: str, description: str = "", extra: str | None = None, factory=None):
@@ -35,12 +37,22 @@ def register_env(name: str, description: str = "", extra: str | None = None, fac
     return add(factory) if factory is not None else add
 
 
+def register_env_family(prefix: str, factory: Callable[..., gym.Env], description: str = "",
+                        extra: str | None = None) -> None:
+    """Serve every env name ``prefix + suffix`` with ``factory(suffix, **kwargs)`` (e.g. ``popgym/``)."""
+    _FAMILIES[prefix] = EnvEntry(factory, description, extra)
+
+
 def list_envs() -> list[tuple[str, str, str | None]]:
-    return [(name, e.description, e.extra) for name, e in sorted(_REGISTRY.items())]
+    singles = [(name, e.description, e.extra) for name, e in sorted(_REGISTRY.items())]
+    return singles + [(f"{prefix}<name>", e.description, e.extra) for prefix, e in sorted(_FAMILIES.items())]
 
 
 def make_env(name: str, **kwargs) -> InContextEnv:
     """Build env ``name`` with ``kwargs`` and wrap it for in-context learning."""
+    for prefix, family in _FAMILIES.items():
+        if name.startswith(prefix):
+            return wrap(family.factory(name[len(prefix):], **kwargs), env_name=name)
     entry = _REGISTRY.get(name)
     if entry is None:
         try:

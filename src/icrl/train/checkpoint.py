@@ -89,6 +89,19 @@ def load_latest(root: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]] | 
     return None
 
 
+def list_checkpoints(root: Path) -> list[str]:
+    """Names of the finished checkpoints under ``root``, oldest first."""
+    return [p.name for p in _ckpt_dirs(Path(root))]
+
+
+def load_checkpoint(root: Path, name: str) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """One named checkpoint (e.g. ``ckpt_000012``); CheckpointError if missing or unreadable."""
+    path = Path(root) / name
+    if not path.is_dir():
+        raise CheckpointError(f"no checkpoint {name!r} in {root}; available: {list_checkpoints(root)}.")
+    return _read(path)
+
+
 def module_state(prefix: str, module: nn.Module) -> dict[str, torch.Tensor]:
     return {f"{prefix}.{k}": v for k, v in module.state_dict().items()}
 

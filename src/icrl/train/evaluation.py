@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from icrl.agent import make_agent
+from icrl.config import apply_overrides
 from icrl.device import pick_device
 from icrl.errors import CheckpointError
 from icrl.rollout import evaluate
@@ -13,12 +14,19 @@ from icrl.train.parts import probe_env
 from icrl.train.rundir import checkpoint_dir, load_config
 
 
-def evaluate_run(run_dir: Path, episodes: int | None = None, greedy: bool = False) -> dict[str, float]:
-    cfg = load_config(run_dir)
+def evaluate_run(run_dir: Path, episodes: int | None = None, greedy: bool = False,
+                 overrides: list[str] | None = None, checkpoint: str | None = None) -> dict[str, float]:
+    """Metrics of the run's saved policy over ``episodes`` fresh rollouts.
+
+    ``overrides`` change the evaluation set-up only (e.g. ``env.kwargs.split=eval_out`` for a held-out context
+    split; the model must stay the same); ``checkpoint`` names one checkpoint instead of the latest.
+    """
+    cfg = apply_overrides(load_config(run_dir), list(overrides or []))
     setup = pick_device(cfg.train.device, cfg.train.threads)
     env = probe_env(cfg)
     agent = make_agent(cfg, env.obs_spec, env.action_spec, env.max_seq_len, env.max_time_idx).to(setup.device)
-    loaded = ckpt.load_latest(checkpoint_dir(run_dir))
+    root = checkpoint_dir(run_dir)
+    loaded = ckpt.load_checkpoint(root, checkpoint) if checkpoint else ckpt.load_latest(root)
     if loaded is None:
         raise CheckpointError(f"{run_dir} has no checkpoint yet; train first (`icrl train --run-dir {run_dir}`).")
     ckpt.load_module_state("agent", agent, loaded[0])

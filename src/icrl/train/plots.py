@@ -12,7 +12,7 @@ from icrl.train.logging import read_metrics
 _ATTEMPT = re.compile(r"^eval/attempt_(\d+)/(success|return)$")
 
 
-def _figure():
+def pyplot():
     import matplotlib
 
     matplotlib.use("Agg")
@@ -21,7 +21,7 @@ def _figure():
     return plt
 
 
-def _save(fig, path: Path) -> Path:
+def save_png(fig, path: Path) -> Path:
     atomic_save(path, lambda tmp: fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight"))
     return path
 
@@ -32,7 +32,7 @@ def plot_run(run_dir: Path) -> list[Path]:
     rows = read_metrics(run_dir)
     if not rows:
         raise ICRLError(f"{run_dir} has no metrics yet ({run_dir / 'metrics.jsonl'}); train first.")
-    plt = _figure()
+    plt = pyplot()
     written = [_learning_curve(plt, rows, run_dir / "learning_curve.png")]
     evals = [r for r in rows if any(_ATTEMPT.match(k) for k in r)]
     if evals:
@@ -55,7 +55,7 @@ def _learning_curve(plt, rows: list[dict], path: Path) -> Path:
     fig.suptitle(path.parent.name)
     fig.tight_layout()
     try:
-        return _save(fig, path)
+        return save_png(fig, path)
     finally:
         plt.close(fig)
 
@@ -80,6 +80,6 @@ def _attempts(plt, evals: list[dict], path: Path) -> Path:
         ax.grid(alpha=0.3)
     fig.tight_layout()
     try:
-        return _save(fig, path)
+        return save_png(fig, path)
     finally:
         plt.close(fig)

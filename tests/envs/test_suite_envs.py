@@ -1,0 +1,136 @@
+"""Suite environments: AIB context splits and actuator inversion, the double integrator, POPGym, MuJoCo tasks."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import numpy as np
+import pytest
+
+from icrl.envs import make_env
+from icrl.envs.suites.aib import TASKS
+from icrl.envs.suites.contexts import SPLITS, ContextSpec, ContextualEnv, split_instances, split_values
+from icrl.envs.suites.double_integrator import DoubleIntegrator
+from icrl.errors import ICRLError
+
+SPEC = ContextSpec("mass", 1.0, (0.5, 1.5), (0.1, 2.0))
+has = lambda module: importlib.util.find_spec(module) is not None  # noqa: E731
+
+
+def test_split_values_respect_the_ranges() -> None:
+    train, inner, outer = (split_values(SPEC, s) for s in SPLITS)
+    assert train.min() == 0.5 and train.max() == 1.5 and len(train) == 50
+    assert inner.min() == pytest.approx(0.51) and inner.max() == pytest.approx(1.49)
+    assert len(outer) == 50 and np.all((outer < 0.5) | (outer > 1.5))
+    assert outer.min() == pytest.approx(0.1) and outer.max() == pytest.approx(2.0)
+    assert (outer < 0.5).sum() == 25
+
+
+@pytest.mark.parametrize("task", sorted(TASKS))
+@pytest.mark.parametrize("split", SPLITS)
+def test_every_split_has_both_signs_and_its_own_values(task, split) -> None:
+    specs = TASKS[task].specs
+    instances = split_instances(specs, split)
+    assert len(instances) == 20 and {i["sign"] for i in instances} == {-1.0, 1.0}
+    for spec in specs:
+        values = np.array([i[spec.name] for i in instances])
+        lo, hi = spec.in_range
+        if split == "eval_out":
+            assert np.all((values < lo) | (values > hi)) and values.min() >= spec.out_range[0] - 1e-9
+            assert values.max() <= spec.out_range[1] + 1e-9
+        else:
+            assert np.all((values >= lo) & (values <= hi))
+
+
+def test_sign_inverts_the_whole_action() -> None:
+    velocities = {}
+    for instance in (0, 1):  # instance 0 has sign +1, instance 1 sign -1
+        env = ContextualEnv(DoubleIntegrator(), (SPEC,), "train", instance=instance)
+        _, info = env.reset(seed=0)
+        obs, *_ = env.step(np.array([1.0, -0.5]))
+        velocities[info["context"]["sign"]] = obs[2:] * info["context"]["mass"] / 0.1
+    np.testing.assert_allclose(velocities[1.0], [1.0, -0.5], atol=1e-5)
+    np.testing.assert_allclose(velocities[-1.0], [-1.0, 0.5], atol=1e-5)
+
+
+def test_double_integrator_dynamics_and_sparse_reward() -> None:
+    env = DoubleIntegrator(mass=2.0, friction=0.5)
+    env.reset(seed=0)
+    env.p, env.v = np.array([0.05, 0.0]), np.array([0.0, 0.0])
+    obs, reward, term, trunc, _ = env.step(np.array([1.0, 0.0]))
+    assert reward == 1.0 and not term and not trunc
+    np.testing.assert_allclose(obs[2:], [0.1 * 1.0 / 2.0, 0.0])  # v += dt * (u / m - friction * v)
+    np.testing.assert_allclose(obs[:2], [0.05 + 0.1 * 0.05, 0.0])
+    for _ in range(99):
+        *_, trunc, _ = env.step(np.zeros(2))
+    assert trunc  # 100-step episodes end by truncation
+
+
+def test_aib_registry_errors() -> None:
+    with pytest.raises(ICRLError, match="unknown AIB task"):
+        make_env("aib/nope")
+    with pytest.raises(ICRLError, match="unknown context split"):
+        make_env("aib/di", split="test")
+    with pytest.raises(ICRLError, match="out of range"):
+        make_env("aib/di", instance=20)
+
+
+def test_aib_di_through_the_wrapper() -> None:
+    env = make_env("aib/di", split="eval_out")
+    obs, info = env.reset(seed=1)
+    assert set(obs) == {"observation", "prev_action", "prev_reward", "time_idx"} and env.max_rollout_steps == 100
+    assert info["context"]["mass"] < 0.5 or info["context"]["mass"] > 1.5
+    assert env.action_spec.kind == "box" and env.action_spec.dim == 2
+
+
+@pytest.mark.skipif(not has("popgym"), reason="needs the popgym extra")
+@pytest.mark.parametrize("name,limit", [("RepeatPreviousEasy", 51), ("CountRecallEasy", 51),
+                                        ("StatelessCartPoleEasy", 200), ("AutoencodeEasy", 103)])
+def test_popgym_envs_construct_step_and_stay_in_unit_return(name, limit) -> None:
+    env = make_env(f"popgym/{name}")
+    assert env.max_rollout_steps == limit
+    env.reset(seed=0)
+    total, done, steps = 0.0, False, 0
+    rng = np.random.default_rng(0)
+    while not done:
+        _, r, term, trunc, _ = env.step(int(rng.integers(env.action_space.n)))
+        total, steps, done = total + r, steps + 1, term or trunc
+        assert not trunc  # the episode end counts as termination (method's POPGym setting)
+    assert -1.0 - 1e-6 <= total <= 1.0 + 1e-6 and steps <= limit
+
+
+@pytest.mark.skipif(not has("popgym"), reason="needs the popgym extra")
+def test_popgym_unknown_name_lists_choices() -> None:
+    with pytest.raises(ICRLError, match="RepeatPreviousEasy"):
+        make_env("popgym/NoSuchGame")
+
+
+@pytest.mark.skipif(not (has("dm_control") and has("mujoco")), reason="needs the aib extra")
+@pytest.mark.parametrize("task", ["cartpole", "ball-in-cup", "walker", "walker2d", "hopper"])
+def test_mujoco_aib_tasks_apply_their_contexts(task) -> None:
+    env = make_env(f"aib/{task}", split="eval_out", instance=3)
+    _, info = env.reset(seed=0)
+    inner = env.env.env  # InContextEnv -> ContextualEnv -> task
+    ctx = info["context"]
+    if task == "cartpole":
+        physics = inner._current.physics
+        assert physics.named.model.geom_size["pole_1", 1] == pytest.approx(ctx["pole_length"], rel=1e-4)
+    else:
+        model = inner._current.physics.model if hasattr(inner, "_current") else inner.env.unwrapped.model
+        assert model.opt.gravity[2] == pytest.approx(-ctx["gravity"])
+    for _ in range(3):
+        env.step(env.action_space.sample())
+
+
+@pytest.mark.skipif(not has("mujoco"), reason="needs the mujoco extra")
+def test_halfcheetah_vel_keeps_its_target_across_episodes() -> None:
+    env = make_env("halfcheetah-vel", episodes=2, episode_length=5)
+    env.reset(seed=0)
+    targets = set()
+    done, info = False, {}
+    while not done:
+        _, _, term, trunc, info = env.step(env.action_space.sample())
+        targets.add(info["target_velocity"])
+        done = term or trunc
+    assert len(targets) == 1 and 0.0 <= targets.pop() <= 3.0
+    assert set(info["episode_metrics"]) >= {"attempt_1/return", "attempt_2/return", "return"}
