@@ -166,23 +166,25 @@ class ReplayConfig:
 
 @dataclass(frozen=True)
 class ExplorationConfig:
-    kind: str = "egreedy"  # "egreedy" (decays over training) or "bilevel" (also decays within a rollout)
+    kind: str = "egreedy"  # "egreedy" (decays over training), "bilevel" (also within a rollout) or "edges"
     eps_start: float = 1.0  # epsilon (discrete) or noise std (continuous) at the start of training
     eps_end: float = 0.05  # ... after `anneal_steps` env steps of one actor
     eps_end_start: float = 0.8  # bilevel: value at the end of a rollout, at the start of training
     eps_end_end: float = 0.01  # bilevel: value at the end of a rollout, after annealing
     anneal_steps: int = 2_000  # env steps *per actor* over which the schedule decays (long tasks: raise it)
-    rollout_horizon: int = 0  # bilevel: rollout length (0 = derived from the env)
+    rollout_horizon: int = 0  # bilevel, edges: rollout length (0 = derived from the env)
+    edge_steps: int = 3  # edges: explore only in the first and last edge_steps steps of a rollout
     randomize: bool = True  # per-env multiplier U[0, 1) redrawn every rollout
     sample_train: bool = True  # sample actions while collecting (else argmax / mean, plus noise)
     sample_eval: bool = True  # sample actions during evaluation
 
     def __post_init__(self) -> None:
-        _choice("explore.kind", self.kind, ("egreedy", "bilevel"))
+        _choice("explore.kind", self.kind, ("egreedy", "bilevel", "edges"))
         for name in ("eps_start", "eps_end", "eps_end_start", "eps_end_end"):
             _unit(f"explore.{name}", getattr(self, name))
         _positive("explore.anneal_steps", self.anneal_steps)
         _positive("explore.rollout_horizon", self.rollout_horizon, allow_zero=True)
+        _positive("explore.edge_steps", self.edge_steps)
 
 
 @dataclass(frozen=True)

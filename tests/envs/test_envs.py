@@ -220,13 +220,13 @@ def test_tmaze_optimal_policy_scores_exactly_one(length) -> None:
     assert env.max_rollout_steps == length + 1
 
 
-def test_tmaze_penalises_wasted_steps_and_truncates() -> None:
+def test_tmaze_penalises_wasted_steps_and_ends_at_its_horizon() -> None:
     env = make_env("t-maze", length=4)
     env.reset(seed=0)
     rewards = [env.step(2)[1] for _ in range(4)]  # walking left into the wall
     assert rewards == [-0.25] * 4
-    *_, trunc, info = env.step(2)
-    assert trunc and info["success"] is False
+    _, _, term, trunc, info = env.step(2)
+    assert term and not trunc and info["success"] is False  # the horizon is part of the task: no bootstrap
     assert info["episode_metrics"] == {"success": 0.0, "return": pytest.approx(-1.25)}
 
 

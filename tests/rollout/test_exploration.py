@@ -29,6 +29,14 @@ def test_bilevel_decays_within_the_rollout() -> None:
     assert np.allclose(ex.epsilon(np.array([0, 5, 10])), [0.0, 0.0, 0.0])
 
 
+def test_edges_explores_only_near_the_rollout_ends() -> None:
+    ex = _explore("edges", eps_start=1.0, eps_end=0.2, edge_steps=2)  # rollout horizon 10
+    assert np.allclose(ex.epsilon(np.array([0, 1, 2])), [1.0, 1.0, 0.0])  # one time index per env
+    assert np.allclose(ex.epsilon(np.array([7, 8, 9])), [0.0, 1.0, 1.0])
+    ex.steps = 100
+    assert np.allclose(ex.epsilon(np.array([0, 5, 9])), [0.2, 0.0, 0.2])
+
+
 def test_discrete_actions_replaced_at_rate_eps() -> None:
     ex = _explore(eps_start=0.3, eps_end=0.3)
     ex.multiplier = np.ones(3)

@@ -4,7 +4,11 @@ Epsilon-greedy for categorical actions (a uniformly random action with probabili
 for continuous actions (``clip(a + eps * N(0, I), -1, 1)``). The value of eps follows a per-actor schedule:
 
 * ``egreedy``: decays linearly with the actor's env steps ``g`` from ``eps_start`` to ``eps_end``;
-* ``bilevel``: also decays within each rollout, from the start value to the end value at ``rollout_horizon``.
+* ``bilevel``: also decays within each rollout, from the start value to the end value at ``rollout_horizon``;
+* ``edges``: the ``egreedy`` value in the first and last ``edge_steps`` steps of a rollout, greedy in between.
+  For tasks like the T-maze whose reward needs a long run of deterministic actions before one decisive action:
+  ordinary epsilon-greedy almost never completes the run *and* tries the decisive action (the reference
+  implementation uses a similar schedule for its T-maze experiments).
 
 Each env draws a multiplier ``m ~ U[0, 1)`` at the start of every rollout (``randomize``), so the batch always
 mixes cautious and adventurous actors. The schedule counts the actor's *own* steps, independent of the
@@ -44,6 +48,9 @@ class Exploration:
         start = self._anneal(c.eps_start, c.eps_end)
         if c.kind == "egreedy":
             eps = np.full(time_idx.shape, start)
+        elif c.kind == "edges":
+            at_edge = (time_idx < c.edge_steps) | (time_idx >= self.horizon - c.edge_steps)
+            eps = np.where(at_edge, start, 0.0)
         else:
             end = self._anneal(c.eps_end_start, c.eps_end_end)
             eps = start - (start - end) * np.minimum(time_idx / self.horizon, 1.0)

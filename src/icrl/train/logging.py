@@ -104,16 +104,17 @@ class Progress:
     """Epoch progress: a tqdm bar (``bar``), one plain line per epoch on stderr (``plain``: logs, CI), or
     nothing (``off``); ``auto`` is a bar on a terminal and plain lines otherwise."""
 
-    def __init__(self, total_epochs: int, initial: int = 0, mode: str = "auto") -> None:
+    def __init__(self, total_epochs: int, initial: int = 0, mode: str = "auto", label: str = "") -> None:
         if mode not in PROGRESS_MODES:
             raise ValueError(f"progress mode {mode!r} is not one of {PROGRESS_MODES}")
         self.enabled = mode != "off"
+        self.prefix = f"[{label}] " if label else ""
         self.total = total_epochs
         self.bar = None
         if mode == "bar" or (mode == "auto" and sys.stderr.isatty()):
             from tqdm import tqdm
 
-            self.bar = tqdm(total=total_epochs, initial=initial, unit="epoch", dynamic_ncols=True)
+            self.bar = tqdm(total=total_epochs, initial=initial, unit="epoch", dynamic_ncols=True, desc=label or None)
 
     def update(self, epoch: int, **postfix: str) -> None:
         if not self.enabled:
@@ -123,7 +124,7 @@ class Progress:
             self.bar.set_postfix(postfix, refresh=True)
         else:
             fields = " ".join(f"{k}={v}" for k, v in postfix.items())
-            print(f"epoch {epoch}/{self.total} {fields}", file=sys.stderr, flush=True)
+            print(f"{self.prefix}epoch {epoch}/{self.total} {fields}", file=sys.stderr, flush=True)
 
     def close(self) -> None:
         if self.bar is not None:

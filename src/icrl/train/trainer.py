@@ -69,17 +69,18 @@ def _timed(fn, *args) -> tuple[dict, float]:
     return out, time.perf_counter() - start
 
 
-def train(cfg: RunConfig, run_dir: Path, progress: str = "auto") -> dict[str, float]:
+def train(cfg: RunConfig, run_dir: Path, progress: str = "auto", label: str = "") -> dict[str, float]:
     """Train (or resume) the run in ``run_dir``; returns the metrics of the last epoch.
 
-    ``progress``: "auto" (a bar on a terminal, plain lines otherwise), "bar", "plain" or "off".
+    ``progress``: "auto" (a bar on a terminal, plain lines otherwise), "bar", "plain" or "off"; ``label``
+    prefixes the progress display (parallel benchmark runs).
     """
     open_run_dir(run_dir, cfg)
     parts = make_parts(cfg, run_dir)
     counters = state.restore(parts, checkpoint_dir(run_dir)) or state.Counters()
     logger = RunLogger(run_dir, use_wandb=cfg.train.wandb, wandb_project=cfg.train.wandb_project,
                        config=cfg.to_dict())
-    display = Progress(cfg.train.epochs, initial=counters.epoch, mode=progress)
+    display = Progress(cfg.train.epochs, initial=counters.epoch, mode=progress, label=label)
     metrics: dict[str, float] = {}
     try:
         parts.agent.train()

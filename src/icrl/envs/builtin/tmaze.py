@@ -4,6 +4,11 @@ The goal side (up or down) is visible only in the first observation. The agent w
 corridor and must turn to the correct side at the junction: reward 1, else 0. Every non-forward step in the
 corridor costs ``1 / length`` (the modified penalty of the method), so the optimal return is exactly 1.0 in
 ``length + 1`` steps. Memory is O(1) per step, so corridors of 10,000 are cheap to simulate.
+
+The rollout ends after ``length + 1`` steps as a *termination*, as in Ni et al.: the horizon is part of the
+task (the agent sees the time index), not an artificial cut, so nothing is bootstrapped past it. Treating it as a
+truncation would value "wait at the junction" almost like "turn", because the critic would imagine a turn
+after the last step.
 """
 
 from __future__ import annotations
@@ -41,7 +46,7 @@ class TMaze(gym.Env):
     def step(self, action):
         action = int(action)
         self.t += 1
-        truncated = self.t >= self.length + 1
+        out_of_time = self.t >= self.length + 1
         if self.pos == self.length and action in (UP, DOWN):
             success = (action == UP) == (self.goal == 1)
             self.total += float(success)
@@ -52,7 +57,7 @@ class TMaze(gym.Env):
         else:
             reward = -1.0 / self.length
         self.total += reward
-        return self._obs(False), reward, False, truncated, self._end(False) if truncated else {}
+        return self._obs(False), reward, out_of_time, False, self._end(False) if out_of_time else {}
 
 
 def make_tmaze(length: int = 100) -> gym.Env:
