@@ -1,4 +1,4 @@
-"""Command line: ``icrl train | eval | envs | plot``. The only module that parses arguments."""
+"""Command line: ``icrl train | eval | envs | plot | bench``. The only module that parses arguments."""
 
 from __future__ import annotations
 
@@ -110,11 +110,15 @@ def _cmd_bench(args: argparse.Namespace) -> None:
     if not 0 < args.budget_scale <= 1:
         raise ConfigError(f"--budget-scale={args.budget_scale} must be in (0, 1].")
     out = args.out or Path("bench") / suite.name
-    results = run_suite(suite, out, seeds=args.seeds, tasks=args.tasks, jobs=args.jobs,
+    outcome = run_suite(suite, out, seeds=args.seeds, tasks=args.tasks, jobs=args.jobs,
                         epochs_scale=args.budget_scale)
-    for path in write_report(suite, results, out):
-        print(path)
-    print((out / "summary.md").read_text())
+    if outcome.results:
+        for path in write_report(suite, outcome.results, out):
+            print(path)
+        print((out / "summary.md").read_text())
+    if outcome.failures:
+        raise ICRLError(f"{len(outcome.failures)} run(s) failed (re-run the same command to retry them):\n  "
+                        + "\n  ".join(outcome.failures))
 
 
 def _cmd_plot(args: argparse.Namespace) -> None:

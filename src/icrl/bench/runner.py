@@ -1,0 +1,124 @@
+"""Run a suite: every (task, seed) as an ordinary run directory, in parallel processes, resumable.
+
+``out/<task>/seed_<s>/`` is the run directory of one seed. A run counts as finished when its ``score.json``
+records the epochs of the requested budget; anything else is trained (resuming its checkpoints, so an
+interrupted suite, or a quick ``--budget-scale`` run grown to the full budget, continues where it stopped) and
+then scored. Scoring follows the AIB protocol: each split is evaluated at the last two checkpoints and the
+better one counts.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import traceback
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from multiprocessing import get_context
+from pathlib import Path
+
+from icrl.bench.suites import BenchTask, Suite, get_suite
+from icrl.errors import ConfigError
+from icrl.fsutil import atomic_write_text
+from icrl.train import checkpoint as ckpt
+from icrl.train import evaluate_run, train
+from icrl.train.rundir import checkpoint_dir
+
+SCORE_FILE = "score.json"
+
+
+@dataclass(frozen=True)
+class RunResult:
+    task: str
+    seed: int
+    scores: dict[str, float]  # split -> score (better of the last two checkpoints)
+    env_steps: int
+    budget_scale: float
+    run_dir: Path
+
+
+@dataclass
+class SuiteRun:
+    results: list[RunResult] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)  # "task seed_s: error" for runs that raised
+
+
+def run_dir_of(out: Path, task: str, seed: int) -> Path:
+    return Path(out) / task / f"seed_{seed}"
+
+
+def read_score(run_dir: Path) -> dict | None:
+    try:
+        return json.loads((run_dir / SCORE_FILE).read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+def _result(data: dict, run_dir: Path) -> RunResult:
+    return RunResult(data["task"], int(data["seed"]), {k: float(v) for k, v in data["scores"].items()},
+                     int(data["env_steps"]), float(data["budget_scale"]), run_dir)
+
+
+def score_run(task: BenchTask, run_dir: Path) -> dict[str, dict[str, float]]:
+    """split -> {checkpoint name: score} for the last two checkpoints of a finished run."""
+    names = ckpt.list_checkpoints(checkpoint_dir(run_dir))[-2:]
+    if not names:
+        raise ConfigError(f"{run_dir} has no checkpoint to score; train it first.")
+    return {split: {name: task.score_scale * evaluate_run(run_dir, episodes=task.eval_episodes,
+                                                          overrides=task.split_overrides(split),
+                                                          checkpoint=name)["eval/return"]
+                    for name in names}
+            for split in task.splits}
+
+
+def run_one(suite_name: str, task_name: str, seed: int, out: Path, scale: float, threads: int,
+            progress: str) -> dict:
+    """Train (or resume) and score one seed of one task; returns what ``score.json`` holds."""
+    task = get_suite(suite_name).task(task_name)
+    run_dir = run_dir_of(out, task_name, seed)
+    cfg = task.config(seed, scale, threads)
+    done = read_score(run_dir)
+    if done is not None and done.get("epochs") == cfg.train.epochs:
+        return done
+    train(cfg, run_dir, progress=progress, label=f"{task_name} s{seed}")
+    per_checkpoint = score_run(task, run_dir)
+    data = {"task": task_name, "seed": seed, "epochs": cfg.train.epochs,
+            "env_steps": cfg.train.epochs * task.steps_per_epoch(), "budget_scale": scale,
+            "scores": {split: max(values.values()) for split, values in per_checkpoint.items()},
+            "checkpoints": per_checkpoint}
+    atomic_write_text(run_dir / SCORE_FILE, json.dumps(data, indent=2, sort_keys=True))
+    return data
+
+
+def run_suite(suite: Suite, out: Path, seeds: int | None = None, tasks: list[str] | None = None, jobs: int = 1,
+              epochs_scale: float = 1.0) -> SuiteRun:
+    """Run every (task, seed) not finished yet, ``jobs`` at a time; a failing run does not stop the others."""
+    chosen = [suite.task(name) for name in tasks] if tasks else list(suite.tasks)
+    if jobs < 1:
+        raise ConfigError(f"--jobs={jobs} must be >= 1.")
+    seeds = seeds or suite.seeds
+    work = [(t.name, s) for t in chosen for s in range(seeds)]
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+    progress = "plain" if jobs > 1 else "auto"
+    outcome = SuiteRun()
+
+    def record(name: str, seed: int, fn) -> None:
+        try:
+            outcome.results.append(_result(fn(), run_dir_of(out, name, seed)))
+        except Exception as err:  # one broken run must not lose the others
+            outcome.failures.append(f"{name} seed_{seed}: {type(err).__name__}: {err}")
+            traceback.print_exc()
+
+    args = [(suite.name, name, seed, Path(out), epochs_scale, threads, progress) for name, seed in work]
+    if jobs == 1:
+        for a in args:
+            record(a[1], a[2], lambda a=a: run_one(*a))
+    else:
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
+            futures = {pool.submit(run_one, *a): a for a in args}
+            for future in as_completed(futures):
+                a = futures[future]
+                record(a[1], a[2], future.result)
+    order = {key: i for i, key in enumerate(work)}
+    outcome.results.sort(key=lambda r: order[(r.task, r.seed)])
+    return outcome

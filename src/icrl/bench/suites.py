@@ -1,0 +1,146 @@
+"""Benchmark suites: which tasks, with which settings and budget, stand beside which published figure.
+
+A suite is a list of tasks run over several seeds. Each task is an ordinary run configuration (env plus the
+overrides the task needs) and an env-step budget, scored on one or more evaluation splits. Published figures
+come from ../shared/benchmarks.md and name their source; ``None`` means there is no per-task figure.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from icrl.config import RunConfig, apply_overrides
+from icrl.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class BenchTask:
+    name: str  # short name, also the results sub-folder
+    env_name: str  # registered env name
+    env_steps: int  # the published training budget in env steps
+    overrides: tuple[str, ...]  # run-config overrides (model size, learning rates, exploration, ...)
+    splits: tuple[str, ...] = ("train",)  # evaluation splits; other than "train" set env.kwargs.split
+    published: dict[str, float] = field(default_factory=dict)  # split -> published figure
+    normaliser: float | None = None  # divisor for the suite's normalised aggregate (None: left out of it)
+    eval_episodes: int = 48  # rollouts per split and checkpoint when scoring
+    score_scale: float = 1.0  # score = eval/return * score_scale (e.g. per episode of a multi-episode rollout)
+    minutes_per_100k: float = 10.0  # measured wall time of 100k env steps on our 2-core CPU (one job alone)
+
+    def steps_per_epoch(self) -> int:
+        cfg = apply_overrides(RunConfig(), list(self.overrides))
+        return cfg.env.num_envs * cfg.train.steps_per_epoch
+
+    def epochs(self, scale: float = 1.0) -> int:
+        """Epochs that spend ``scale`` times the budget (at least 2, so two checkpoints can be compared)."""
+        return max(2, math.ceil(self.env_steps * scale / self.steps_per_epoch()))
+
+    def config(self, seed: int, scale: float = 1.0, threads: int = 0) -> RunConfig:
+        extra = [f"env.name={self.env_name}", f"train.epochs={self.epochs(scale)}", f"train.seed={seed}",
+                 f"train.threads={threads}"]
+        return apply_overrides(RunConfig(), list(self.overrides) + extra)
+
+    def split_overrides(self, split: str) -> list[str]:
+        return [] if split == "train" else [f"env.kwargs.split={split}"]
+
+
+@dataclass(frozen=True)
+class Suite:
+    name: str
+    description: str
+    tasks: tuple[BenchTask, ...]
+    seeds: int
+    source: str  # where the published figures come from
+    extra: str | None = None  # pip extra the suite needs
+    aggregate: str = "none"  # "iqm": normalised interquartile mean per split (AIB); "mean-median": POPGym
+
+    def task(self, name: str) -> BenchTask:
+        for t in self.tasks:
+            if t.name == name:
+                return t
+        raise ConfigError(f"suite {self.name!r} has no task {name!r}; tasks: {', '.join(t.name for t in self.tasks)}.")
+
+    def expected_minutes(self, seeds: int | None = None) -> float:
+        """Wall time of the whole suite, one job at a time, from the per-task measurements."""
+        return (seeds or self.seeds) * sum(t.minutes_per_100k * t.env_steps / 100_000 for t in self.tasks)
+
+
+# --- POPGym (Morad et al. 2023): return scaled to [-1, 1]; the fixed episode end is terminal -------------------
+# CPU-sized version of the method's POPGym settings (width 256, context 2000, 18 gammas, reward x100, learned
+# positions): whole-episode context, width 128, the same reward scale and exploration over ~1/3 of the budget.
+_POPGYM = ("env.num_envs=24", "train.steps_per_epoch=100", "train.updates_per_epoch=60", "train.eval_every=3",
+           "train.ckpt_every=3", "train.eval_episodes=48", "learn.reward_multiplier=100", "learn.tau=0.0025",
+           "model.pos_emb=learned", "explore.anneal_steps=1500", "replay.capacity_steps=200000")
+POPGYM_EASY = ("RepeatPreviousEasy", "CountRecallEasy", "StatelessCartPoleEasy")
+# Every POPGym env of the installed package (v1.0: 14 families x 3 difficulties = 42; the method's figure was
+# over the 39 envs of its POPGym version, so the suite-level comparison is approximate).
+POPGYM_FAMILIES = ("Autoencode", "Battleship", "Concentration", "CountRecall", "HigherLower", "MineSweeper",
+                   "MultiarmedBandit", "NoisyPositionOnlyCartPole", "NoisyPositionOnlyPendulum",
+                   "PositionOnlyCartPole", "PositionOnlyPendulum", "RepeatFirst", "RepeatPrevious",
+                   "VelocityOnlyCartPole")
+POPGYM_ALL = tuple(f"{family}{level}" for family in POPGYM_FAMILIES for level in ("Easy", "Medium", "Hard"))
+
+
+def _popgym(name: str, steps: int, best: float | None) -> BenchTask:
+    return BenchTask(name, f"popgym/{name}", steps, _POPGYM, published={"train": best} if best is not None else {},
+                     minutes_per_100k=9.0)
+
+
+# --- Actuator Inversion Benchmark (Benad et al. 2026, v1): AER per split, better of the last two evaluations ----
+_AIB_SPLITS = ("train", "eval_in", "eval_out")
+_AIB = ("explore.sample_eval=false", "explore.eps_start=0.5", "explore.eps_end=0.05", "learn.gamma=0.99",
+        "train.eval_episodes=20", "replay.capacity_steps=200000")
+_DI = _AIB + ("env.num_envs=16", "train.steps_per_epoch=125", "train.updates_per_epoch=60", "train.eval_every=5",
+              "train.ckpt_every=5", "explore.anneal_steps=2500")
+_DM = _AIB + ("env.num_envs=8", "train.steps_per_epoch=250", "train.updates_per_epoch=80", "train.eval_every=5",
+              "train.ckpt_every=5", "model.max_seq_len=128", "explore.anneal_steps=5000",
+              "learn.reward_multiplier=1")
+AIB_TASKS = {t.name: t for t in (
+    BenchTask("di", "aib/di", 100_000, _DI, _AIB_SPLITS, {"train": 66.0}, 100.0, 40, minutes_per_100k=7.0),
+    BenchTask("di-friction", "aib/di-friction", 100_000, _DI, _AIB_SPLITS, {}, 100.0, 40, minutes_per_100k=7.0),
+    BenchTask("cartpole", "aib/cartpole", 100_000, _DM, _AIB_SPLITS, {"eval_out": 581.0}, 1000.0, 20,
+              minutes_per_100k=12.0),
+    BenchTask("ball-in-cup", "aib/ball-in-cup", 200_000, _DM, _AIB_SPLITS,
+              {"train": 728.0, "eval_in": 731.0, "eval_out": 493.0}, 1000.0, 20, minutes_per_100k=14.0),
+    BenchTask("walker", "aib/walker", 200_000, _DM, _AIB_SPLITS, {"train": 845.0, "eval_in": 849.0}, 1000.0, 20,
+              minutes_per_100k=16.0),
+    BenchTask("walker2d", "aib/walker2d", 500_000, _DM, _AIB_SPLITS, {}, None, 20, minutes_per_100k=16.0),
+    BenchTask("hopper", "aib/hopper", 500_000, _DM, _AIB_SPLITS, {"eval_out": 1790.0}, None, 20,
+              minutes_per_100k=16.0),
+)}
+
+_HCV = ("env.num_envs=8", "train.steps_per_epoch=300", "train.updates_per_epoch=100", "train.eval_every=10",
+        "train.ckpt_every=10", "train.eval_episodes=16", "model.max_seq_len=32", "learn.gamma=0.99",
+        "learn.reward_multiplier=1", "learn.tau=0.005", "learn.lr=3e-4", "learn.grad_clip=2.0",
+        "explore.sample_eval=false", "explore.eps_start=0.5", "explore.anneal_steps=20000")
+
+SUITES: dict[str, Suite] = {s.name: s for s in (
+    Suite("popgym-easy", "POPGym easy memory tasks (RepeatPrevious, CountRecall, StatelessCartPole)",
+          tuple(_popgym(n, 100_000, 1.0) for n in POPGYM_EASY), 3,
+          "best possible return of the POPGym scale (1.0)", "popgym", "mean-median"),
+    Suite("popgym", "every POPGym environment (42 in popgym 1.0)",
+          tuple(_popgym(n, 200_000, None) for n in POPGYM_ALL), 3,
+          "AMAGO project site (read off a figure): mean ~0.63, median ~0.86 over the 39 envs", "popgym",
+          "mean-median"),
+    Suite("aib-quick", "AIB double integrator and Cartpole on train / eval-in / eval-out",
+          (AIB_TASKS["di"], AIB_TASKS["cartpole"]), 3,
+          "Benad et al. 2026 (arXiv 2602.06550, v1), method 'Amago'", "aib", "iqm"),
+    Suite("aib", "Actuator Inversion Benchmark: all implemented tasks", tuple(AIB_TASKS.values()), 3,
+          "Benad et al. 2026 (arXiv 2602.06550, v1), method 'Amago'", "aib", "iqm"),
+    Suite("halfcheetah-vel", "HalfCheetah with a hidden target velocity, 3 episodes per task",
+          (BenchTask("halfcheetah-vel", "halfcheetah-vel", 1_000_000, _HCV, ("train",), {"train": -57.5}, None, 16,
+                     score_scale=1 / 3, minutes_per_100k=15.0),), 3,
+          "AMAGO project site (read off a figure): about -55 to -60 per episode", "mujoco"),
+)}
+
+# Published suite-level figures (aggregates), shown under the per-task table.
+PUBLISHED_AGGREGATES: dict[str, dict[str, float]] = {
+    "popgym": {"mean": 0.63, "median": 0.86},
+    "aib": {"iqm/train": 0.79, "iqm/eval_out": 0.61},  # normalised aggregates of the paper's v2
+}
+
+
+def get_suite(name: str) -> Suite:
+    if name not in SUITES:
+        raise ConfigError(f"unknown benchmark suite {name!r}; available: {', '.join(SUITES)} (icrl bench --list).")
+    return SUITES[name]

@@ -1,0 +1,79 @@
+"""The suite runner: trains and scores each seed, resumes without redoing finished runs, grows budgets."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from icrl.bench import SUITES, BenchTask, Suite, run_suite
+from icrl.bench import runner as runner_mod
+from icrl.cli import main as cli_main
+from icrl.train.logging import read_metrics
+
+TINY = ("env.kwargs.delay=2", "env.num_envs=4", "env.eval_num_envs=4", "model.d_model=16", "model.n_layers=1",
+        "model.n_heads=2", "model.encoder_hidden=16", "model.encoder_out=16", "model.head_hidden=16",
+        "learn.batch_size=4", "learn.num_critics=3", "train.steps_per_epoch=12", "train.updates_per_epoch=2",
+        "train.eval_every=1", "train.eval_episodes=4", "replay.prefetch=2")
+
+
+@pytest.fixture
+def tiny_suite(monkeypatch) -> Suite:
+    task = BenchTask("remember", "testing-remember-first", 96, TINY, ("train",), {"train": 1.0}, 1.0, 4)
+    suite = Suite("tiny", "tiny test suite", (task,), 2, "test")
+    monkeypatch.setitem(SUITES, "tiny", suite)
+    return suite
+
+
+def test_runs_scores_and_resumes_without_redoing(tiny_suite: Suite, tmp_path: Path, monkeypatch) -> None:
+    outcome = run_suite(tiny_suite, tmp_path, seeds=2)
+    assert not outcome.failures and [(r.task, r.seed) for r in outcome.results] == [("remember", 0), ("remember", 1)]
+    score = json.loads((tmp_path / "remember" / "seed_0" / "score.json").read_text())
+    assert score["epochs"] == 2 and score["env_steps"] == 96
+    assert len(score["checkpoints"]["train"]) == 2  # the last two checkpoints were evaluated
+    assert score["scores"]["train"] == max(score["checkpoints"]["train"].values())
+    assert 0.0 <= score["scores"]["train"] <= 1.0
+
+    def fail(*args, **kwargs):
+        raise AssertionError("a finished run was trained again")
+
+    monkeypatch.setattr(runner_mod, "train", fail)
+    again = run_suite(tiny_suite, tmp_path, seeds=2)
+    assert [r.scores for r in again.results] == [r.scores for r in outcome.results]
+
+
+def test_a_larger_budget_resumes_the_run(tiny_suite: Suite, tmp_path: Path, monkeypatch) -> None:
+    run_suite(tiny_suite, tmp_path, seeds=1, epochs_scale=0.5)  # ceil(48 / 48) = 1 -> at least 2 epochs
+    grown = BenchTask("remember", "testing-remember-first", 192, TINY, ("train",), {"train": 1.0}, 1.0, 4)
+    monkeypatch.setitem(SUITES, "tiny", Suite("tiny", "tiny test suite", (grown,), 1, "test"))
+    outcome = run_suite(SUITES["tiny"], tmp_path, seeds=1)
+    assert not outcome.failures
+    score = json.loads((tmp_path / "remember" / "seed_0" / "score.json").read_text())
+    assert score["epochs"] == 4 and score["budget_scale"] == 1.0
+    epochs = [int(m["epoch"]) for m in read_metrics(tmp_path / "remember" / "seed_0") if "epoch" in m]
+    assert epochs == [1, 2, 3, 4]  # continued, not restarted
+
+
+def test_a_failing_run_is_reported_and_the_others_finish(tiny_suite: Suite, tmp_path: Path, monkeypatch) -> None:
+    real = runner_mod.train
+
+    def flaky(cfg, run_dir, **kwargs):
+        if cfg.train.seed == 0:
+            raise RuntimeError("boom")
+        return real(cfg, run_dir, **kwargs)
+
+    monkeypatch.setattr(runner_mod, "train", flaky)
+    outcome = run_suite(tiny_suite, tmp_path, seeds=2)
+    assert [r.seed for r in outcome.results] == [1]
+    assert len(outcome.failures) == 1 and "seed_0" in outcome.failures[0] and "boom" in outcome.failures[0]
+
+
+def test_cli_bench_writes_tables_and_curves(tiny_suite: Suite, tmp_path: Path, capsys) -> None:
+    assert cli_main(["bench", "tiny", "--seeds", "1", "--out", str(tmp_path)]) == 0
+    for name in ("results.csv", "summary.md", "curves_remember.png"):
+        assert (tmp_path / name).stat().st_size > 0
+    assert "| remember | train | 96 |" in capsys.readouterr().out
+    assert cli_main(["bench", "--list"]) == 0
+    assert "aib-quick" in capsys.readouterr().out
+    assert cli_main(["bench", "tiny", "--budget-scale", "2"]) == 2
