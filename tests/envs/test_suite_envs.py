@@ -106,7 +106,7 @@ def test_popgym_unknown_name_lists_choices() -> None:
 
 
 @pytest.mark.skipif(not (has("dm_control") and has("mujoco")), reason="needs the aib extra")
-@pytest.mark.parametrize("task", ["cartpole", "ball-in-cup", "walker", "walker2d", "hopper"])
+@pytest.mark.parametrize("task", ["cartpole", "cheetah", "ball-in-cup", "walker", "walker2d", "hopper"])
 def test_mujoco_aib_tasks_apply_their_contexts(task) -> None:
     env = make_env(f"aib/{task}", split="eval_out", instance=3)
     _, info = env.reset(seed=0)
@@ -115,6 +115,10 @@ def test_mujoco_aib_tasks_apply_their_contexts(task) -> None:
     if task == "cartpole":
         physics = inner._current.physics
         assert physics.named.model.geom_size["pole_1", 1] == pytest.approx(ctx["pole_length"], rel=1e-4)
+    elif task == "cheetah":  # dm_control's back shin is a capsule of half-length 0.15
+        size = inner._current.physics.named.model.geom_size
+        assert size["bshin", 1] == pytest.approx(0.15 * ctx["limb_length"], rel=1e-4)
+        assert size["torso", 1] == pytest.approx(0.5, rel=1e-4)  # the torso keeps its length
     else:
         model = inner._current.physics.model if hasattr(inner, "_current") else inner.env.unwrapped.model
         assert model.opt.gravity[2] == pytest.approx(-ctx["gravity"])

@@ -100,6 +100,7 @@ AIB_TASKS = {t.name: t for t in (
     BenchTask("di-friction", "aib/di-friction", 100_000, _DI, _AIB_SPLITS, {}, 100.0, 40, minutes_per_100k=7.0),
     BenchTask("cartpole", "aib/cartpole", 100_000, _DM, _AIB_SPLITS, {"eval_out": 581.0}, 1000.0, 20,
               minutes_per_100k=12.0),
+    BenchTask("cheetah", "aib/cheetah", 200_000, _DM, _AIB_SPLITS, {}, 1000.0, 20, minutes_per_100k=16.0),
     BenchTask("ball-in-cup", "aib/ball-in-cup", 200_000, _DM, _AIB_SPLITS,
               {"train": 728.0, "eval_in": 731.0, "eval_out": 493.0}, 1000.0, 20, minutes_per_100k=14.0),
     BenchTask("walker", "aib/walker", 200_000, _DM, _AIB_SPLITS, {"train": 845.0, "eval_in": 849.0}, 1000.0, 20,

@@ -2,7 +2,7 @@
 
 ``make_env("aib/di", split="eval_out")`` gives the double integrator whose contexts are drawn from the
 extrapolation split; ``instance=i`` pins one of its 20 instances. Context ranges, episode lengths and the AER
-normalisers follow ../shared/benchmarks.md. Cheetah run (limb-length context) is not implemented yet.
+normalisers follow ../shared/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from icrl.errors import ICRLError
 MASS = ContextSpec("mass", 1.0, (0.5, 1.5), (0.1, 2.0))
 FRICTION = ContextSpec("friction", 1.0, (0.5, 1.5), (0.1, 2.0))
 POLE_LENGTH = ContextSpec("pole_length", 0.5, (0.3, 0.85), (0.1, 2.0))
+LIMB_LENGTH = ContextSpec("limb_length", 1.0, (0.8, 1.2), (0.4, 1.6))
 CUP_GRAVITY = ContextSpec("gravity", 9.81, (8.0, 12.0), (1.0, 20.0))
 STRING_LENGTH = ContextSpec("string_length", 0.3, (0.24, 0.36), (0.1, 0.5))
 WALKER_GRAVITY = ContextSpec("gravity", 9.81, (4.91, 14.71), (0.98, 19.62))
@@ -41,7 +42,8 @@ def _mujoco(name: str) -> Callable[[], gym.Env]:
 
         if name in ("Walker2d-v5", "Hopper-v5"):
             return mujoco_tasks.GymMuJoCoTask(name)
-        maker = {"cartpole": mujoco_tasks.make_cartpole, "ball_in_cup": mujoco_tasks.make_ball_in_cup,
+        maker = {"cartpole": mujoco_tasks.make_cartpole, "cheetah": mujoco_tasks.make_cheetah,
+                 "ball_in_cup": mujoco_tasks.make_ball_in_cup,
                  "walker": mujoco_tasks.make_walker}[name]
         return maker({})
 
@@ -52,6 +54,7 @@ TASKS: dict[str, AIBTask] = {t.name: t for t in [
     AIBTask("di", (MASS,), DoubleIntegrator, 100.0, 100_000, None),
     AIBTask("di-friction", (FRICTION,), lambda: DoubleIntegrator(friction=1.0), 100.0, 100_000, None),
     AIBTask("cartpole", (POLE_LENGTH,), _mujoco("cartpole"), 1000.0, 100_000, "aib"),
+    AIBTask("cheetah", (LIMB_LENGTH,), _mujoco("cheetah"), 1000.0, 200_000, "aib"),
     AIBTask("ball-in-cup", (CUP_GRAVITY, STRING_LENGTH), _mujoco("ball_in_cup"), 1000.0, 200_000, "aib"),
     AIBTask("walker", (WALKER_GRAVITY, ACTUATOR), _mujoco("walker"), 1000.0, 200_000, "aib"),
     AIBTask("walker2d", (WALKER_GRAVITY, ACTUATOR), _mujoco("Walker2d-v5"), None, 500_000, "aib"),

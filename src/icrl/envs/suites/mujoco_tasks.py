@@ -1,6 +1,6 @@
-"""AIB tasks on MuJoCo: dm_control (Cartpole balance, Ball-in-Cup catch, Walker walk) and gymnasium's
+"""AIB tasks on MuJoCo: dm_control (Cartpole balance, Cheetah run, Ball-in-Cup catch, Walker walk) and gymnasium's
 Walker2d / Hopper (no early termination). Contexts are applied to the compiled model at each reset; the pole
-length, which changes geometry and inertia, recompiles the model (cached per length).
+and limb lengths, which change geometry and inertia, recompile the model (cached per length).
 
 Needs ``pip install 'icrl[aib]'`` (dm_control, mujoco, gymnasium[mujoco]); imported lazily.
 """
@@ -85,6 +85,47 @@ def make_cartpole(context: dict[str, float]) -> DMControlTask:
         physics = cartpole.Physics.from_xml_string(xml, assets)
         task = cartpole.Balance(swing_up=False, sparse=False, random=np.random.RandomState(0))
         return _dm_env(physics, task, time_limit=10.0)
+
+    return DMControlTask(build, context)
+
+
+_CHEETAH_LIMBS = ("bthigh", "bshin", "bfoot", "fthigh", "fshin", "ffoot")
+
+
+def scale_cheetah_limbs(xml: bytes, scale: float) -> bytes:
+    """Cheetah MJCF with every leg segment ``scale`` times as long: capsule half-lengths, geom offsets and the
+    offsets of the joints below them; the torso starts proportionally higher so the feet clear the ground."""
+    from xml.etree import ElementTree
+
+    root = ElementTree.fromstring(xml)
+
+    def scaled(text: str, factor: float) -> str:
+        return " ".join(f"{float(v) * factor:.6g}" for v in text.split())
+
+    for body in root.iter("body"):
+        name = body.get("name")
+        if name == "torso":
+            x, y, z = (float(v) for v in body.get("pos").split())
+            body.set("pos", f"{x:.6g} {y:.6g} {z * max(scale, 1.0):.6g}")
+        if name not in _CHEETAH_LIMBS:
+            continue
+        if name not in ("bthigh", "fthigh"):  # thighs hang from the torso; lower segments from the limb above
+            body.set("pos", scaled(body.get("pos"), scale))
+        geom = body.find("geom")
+        radius, half_length = geom.get("size").split()
+        geom.set("pos", scaled(geom.get("pos"), scale))
+        geom.set("size", f"{radius} {float(half_length) * scale:.6g}")
+    return ElementTree.tostring(root)
+
+
+def make_cheetah(context: dict[str, float]) -> DMControlTask:
+    """Cheetah run whose leg segments are ``limb_length`` times their usual length (one model per length)."""
+    cheetah = _require("dm_control.suite.cheetah")
+
+    def build(ctx: dict[str, float]):
+        xml, assets = cheetah.get_model_and_assets()
+        physics = cheetah.Physics.from_xml_string(scale_cheetah_limbs(xml, ctx.get("limb_length", 1.0)), assets)
+        return _dm_env(physics, cheetah.Cheetah(random=np.random.RandomState(0)), time_limit=10.0)
 
     return DMControlTask(build, context)
 
