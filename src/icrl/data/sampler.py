@@ -6,6 +6,8 @@ transitions, the same context the policy sees at inference (no train/test off-by
 Each batch is drawn from its own RNG, seeded by ``(seed, batch_index)``: the sequence of batches depends only
 on the buffer contents and how many batches were consumed, never on how far the background thread ran
 ahead, so a resumed run draws exactly the batches the uninterrupted run would have drawn.
+
+Side keys (``icrl.spaces.is_side_key``, e.g. ``_achieved``) never reach a window.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import torch
 from icrl.data.store import StoredTrajectory, TrajectoryStore
 from icrl.errors import DataError
 from icrl.records import Batch, Trajectory
+from icrl.spaces import is_side_key
 
 
 def window_start(num_obs: int, max_seq_len: int, rng: np.random.Generator, mode: str) -> tuple[int, int]:
@@ -40,9 +43,11 @@ def window_start(num_obs: int, max_seq_len: int, rng: np.random.Generator, mode:
 
 
 def sample_window(traj: Trajectory, max_seq_len: int, rng: np.random.Generator, mode: str = "none") -> Trajectory:
+    """A random window of ``traj`` (see ``window_start``), without side keys."""
     start, stop = window_start(len(traj) + 1, max_seq_len, rng, mode)
     cut = slice(start, stop)
-    return Trajectory({k: v[cut] for k, v in traj.obs.items()}, traj.prev_action[cut], traj.prev_reward[cut],
+    obs = {k: v[cut] for k, v in traj.obs.items() if not is_side_key(k)}
+    return Trajectory(obs, traj.prev_action[cut], traj.prev_reward[cut],
                       traj.time_idx[cut], traj.terminated[cut], traj.env_name)
 
 
