@@ -10,6 +10,7 @@ from icrl.data import TrajectoryStore, WindowSampler
 from icrl.data.relabel import RELABELERS, GoalSequenceRelabeler, Relabeler, Replay, make_relabeler, register_relabeler
 from icrl.errors import ConfigError
 from icrl.records import Trajectory
+from icrl.train.parts import make_relabeler_for, probe_env
 
 S = -1.0  # sentinel
 A, B, C, D = (1.0, 1.0), (2.0, 2.0), (3.0, 3.0), (4.0, 4.0)  # goal cells
@@ -188,6 +189,11 @@ def test_relabel_config_is_validated() -> None:
         relabeler.check({"goals": (3, 2), "observation": (7,)})
     with pytest.raises(ConfigError, match="shape"):
         relabeler.check({"goals": (3, 2), "_achieved": (3,)})
+    no_goals = apply_overrides(RunConfig(), ["replay.relabel_prob=1"])  # meta-frozen-lake has no instruction
+    with pytest.raises(ConfigError, match="'goals'"):
+        make_relabeler_for(no_goals, probe_env(no_goals))
+    maze = apply_overrides(RunConfig(), ["env.name=mazerunner", "replay.relabel_prob=1"])
+    assert isinstance(make_relabeler_for(maze, probe_env(maze)), GoalSequenceRelabeler)
 
 
 def test_users_plug_in_their_own_goal_space() -> None:
