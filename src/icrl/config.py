@@ -155,6 +155,12 @@ class ReplayConfig:
     weight_by_length: bool = False  # sample trajectories proportionally to length instead of uniformly
     prefetch: int = 4  # batches prepared ahead by the background loader
     cache_trajectories: int = 20_000  # trajectories kept in memory after their first read (0 = always disk)
+    # Hindsight instruction relabeling (method section 5, icrl.data.relabel): share of sampled trajectories
+    # rewritten with an instruction made of goals they actually achieved (0 = off). Needs whole rollouts
+    # (env.chunk_len=0) and an env whose observation carries an instruction and the achieved goals (mazerunner).
+    relabel_prob: float = 0.0
+    relabeler: str = "goal-sequence"  # registered relabeler (icrl.data.relabel.register_relabeler for your own)
+    relabel_kwargs: dict = field(default_factory=dict)  # relabeler arguments, e.g. {"fill": "all"}
 
     def __post_init__(self) -> None:
         _positive("replay.capacity_steps", self.capacity_steps)
@@ -162,6 +168,10 @@ class ReplayConfig:
         _choice("replay.padded_sampling", self.padded_sampling, ("none", "left", "right", "both"))
         _positive("replay.prefetch", self.prefetch)
         _positive("replay.cache_trajectories", self.cache_trajectories, allow_zero=True)
+        _unit("replay.relabel_prob", self.relabel_prob)
+        _require(isinstance(self.relabeler, str) and self.relabeler != "", "replay.relabeler", self.relabeler,
+                 "a registered relabeler name, e.g. 'goal-sequence'")
+        _require(isinstance(self.relabel_kwargs, dict), "replay.relabel_kwargs", self.relabel_kwargs, "a JSON object")
 
 
 @dataclass(frozen=True)
@@ -231,6 +241,11 @@ class RunConfig:
     replay: ReplayConfig = field(default_factory=ReplayConfig)
     explore: ExplorationConfig = field(default_factory=ExplorationConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+
+    def __post_init__(self) -> None:
+        if self.replay.relabel_prob > 0:  # the relabeler reads the instruction from a rollout's first observation
+            _require(self.env.chunk_len == 0, "env.chunk_len", self.env.chunk_len,
+                     "0 (whole rollouts) when replay.relabel_prob > 0")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

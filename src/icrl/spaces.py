@@ -8,6 +8,10 @@ The agent always sees actions in one *encoded* form, a float vector of width ``A
 * ``Box``                    -> the action itself, normalised to [-1, 1] (the env wrapper rescales)
 
 That vector is what the sequence model reads as "previous action" and what the critic takes as input.
+
+Side keys: observation keys that start with ``_`` (``SIDE_KEY_PREFIX``; e.g. ``_achieved``, the goals achieved at
+each step, read by hindsight relabeling) travel with the observation and are stored with trajectories, but
+``ObsSpec`` leaves them out (the networks never read them) and training windows drop them.
 """
 
 from __future__ import annotations
@@ -22,6 +26,12 @@ from icrl.errors import SpaceError
 
 SUPPORTED_ACTIONS = "Discrete, MultiDiscrete, MultiBinary and Box"
 SUPPORTED_OBSERVATIONS = "Box, Discrete, MultiDiscrete and Dict of those"
+SIDE_KEY_PREFIX = "_"
+
+
+def is_side_key(key: str) -> bool:
+    """True for observation keys stored with trajectories but never shown to the networks (``_achieved``)."""
+    return key.startswith(SIDE_KEY_PREFIX)
 
 
 @dataclass(frozen=True)
@@ -96,7 +106,11 @@ class ActionSpec:
 
 @dataclass(frozen=True)
 class ObsSpec:
-    """Shapes and dtypes of the (dict) observation, in sorted key order."""
+    """Shapes and dtypes of the (dict) observation the networks read, in sorted key order.
+
+    Side keys (``is_side_key``: names starting with ``_``) are left out: they are stored with
+    trajectories for relabeling but never encoded.
+    """
 
     shapes: dict[str, tuple[int, ...]]
     dtypes: dict[str, str]
@@ -106,7 +120,7 @@ class ObsSpec:
         if not isinstance(space, gym.spaces.Dict):
             raise SpaceError(f"Expected a Dict observation space (wrap the env with icrl.envs.wrap), got {space!r}.")
         shapes, dtypes = {}, {}
-        for key in sorted(space.spaces):
+        for key in sorted(k for k in space.spaces if not is_side_key(k)):
             sub = space.spaces[key]
             if not isinstance(sub, gym.spaces.Box):
                 raise SpaceError(f"Observation key {key!r} has space {sub!r}; wrap the env with icrl.envs.wrap.")

@@ -171,3 +171,12 @@ def test_os_level_files_are_npz_without_pickle(tmp_path) -> None:
     with np.load(path, allow_pickle=False) as data:
         assert set(data.files) == {"obs/x", "prev_action", "prev_reward", "time_idx", "terminated", "env_name"}
     assert os.path.getsize(path) > 0 and Path(path).parent.name == "fifo"
+
+
+def test_windows_drop_side_keys_that_the_store_keeps(tmp_path) -> None:
+    t = _traj(4)
+    t.obs["_achieved"] = np.arange(5, dtype=np.float32)[:, None]
+    back = TrajectoryStore.load(TrajectoryStore(tmp_path, 100).write(t))
+    np.testing.assert_array_equal(back.obs["_achieved"][:, 0], np.arange(5))
+    window = sample_window(back, 3, np.random.default_rng(0))
+    assert set(window.obs) == {"x"} and set(collate([window]).obs) == {"x"}

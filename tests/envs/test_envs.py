@@ -254,3 +254,11 @@ def test_fixed_horizon_on_a_plain_env_reuses_the_seed() -> None:
         env.step(0)
     obs, *_ = env.step(0)  # the 5-step attempt limit: a new episode from the same initial state
     assert obs["attempt_start"][0] == 1 and np.allclose(obs["observation"], first)
+
+
+def test_side_keys_travel_with_the_observation_but_stay_out_of_the_obs_spec() -> None:
+    space = gym.spaces.Dict({"observation": gym.spaces.Box(-1, 1, (2,)), "_achieved": gym.spaces.Box(0, 9, (3,))})
+    env = wrap(Toy(space, gym.spaces.Discrete(2)), "toy")
+    obs, _ = env.reset(seed=0)
+    assert "_achieved" in obs and obs["_achieved"].shape == (3,) and env.observation_space.contains(obs)
+    assert set(env.obs_spec.shapes) == {"observation"}  # the networks never read side keys

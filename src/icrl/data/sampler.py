@@ -6,6 +6,11 @@ transitions, the same context the policy sees at inference (no train/test off-by
 Each batch is drawn from its own RNG, seeded by ``(seed, batch_index)``: the sequence of batches depends only
 on the buffer contents and how many batches were consumed, never on how far the background thread ran
 ahead, so a resumed run draws exactly the batches the uninterrupted run would have drawn.
+
+Hindsight relabeling (``icrl.data.relabel``), when configured, rewrites a share of the sampled trajectories
+before their windows are cut (relabeling needs the whole rollout); its draws come from a second RNG seeded by
+``(seed, batch_index, 1)``, so with a share of 0 the batches are exactly those of a sampler without relabeler.
+Side keys (``icrl.spaces.is_side_key``, e.g. ``_achieved``) never reach a window.
 """
 
 from __future__ import annotations
@@ -17,9 +22,11 @@ from collections import OrderedDict
 import numpy as np
 import torch
 
+from icrl.data.relabel import Relabeler, relabel_share
 from icrl.data.store import StoredTrajectory, TrajectoryStore
 from icrl.errors import DataError
 from icrl.records import Batch, Trajectory
+from icrl.spaces import is_side_key
 
 
 def window_start(num_obs: int, max_seq_len: int, rng: np.random.Generator, mode: str) -> tuple[int, int]:
@@ -40,9 +47,11 @@ def window_start(num_obs: int, max_seq_len: int, rng: np.random.Generator, mode:
 
 
 def sample_window(traj: Trajectory, max_seq_len: int, rng: np.random.Generator, mode: str = "none") -> Trajectory:
+    """A random window of ``traj`` (see ``window_start``), without side keys."""
     start, stop = window_start(len(traj) + 1, max_seq_len, rng, mode)
     cut = slice(start, stop)
-    return Trajectory({k: v[cut] for k, v in traj.obs.items()}, traj.prev_action[cut], traj.prev_reward[cut],
+    obs = {k: v[cut] for k, v in traj.obs.items() if not is_side_key(k)}
+    return Trajectory(obs, traj.prev_action[cut], traj.prev_reward[cut],
                       traj.time_idx[cut], traj.terminated[cut], traj.env_name)
 
 
@@ -68,13 +77,18 @@ def collate(windows: list[Trajectory]) -> Batch:
 
 
 class WindowSampler:
-    """Batches of random windows from a ``TrajectoryStore`` (FIFO and protected files pooled)."""
+    """Batches of random windows from a ``TrajectoryStore`` (FIFO and protected files pooled).
+
+    ``relabeler`` rewrites each sampled trajectory with probability ``relabel_prob`` (hindsight relabeling).
+    """
 
     def __init__(self, store: TrajectoryStore, batch_size: int, max_seq_len: int, padded_sampling: str = "none",
-                 weight_by_length: bool = False, seed: int = 0, cache_trajectories: int = 20_000) -> None:
+                 weight_by_length: bool = False, seed: int = 0, cache_trajectories: int = 20_000,
+                 relabeler: Relabeler | None = None, relabel_prob: float = 0.0) -> None:
         self.store, self.batch_size, self.max_seq_len = store, batch_size, max_seq_len
         self.mode, self.weight_by_length, self.seed = padded_sampling, weight_by_length, seed
         self.cache_size = cache_trajectories
+        self.relabeler, self.relabel_prob = relabeler, relabel_prob
         self._cache: OrderedDict[str, Trajectory] = OrderedDict()
         self._lock = threading.Lock()
         self.batches_drawn = 0
@@ -118,8 +132,11 @@ class WindowSampler:
             raise DataError(f"the replay buffer at {self.store.root} is empty; collect data before sampling.")
         rng = np.random.default_rng([self.seed, batch_index])
         picks = rng.choice(len(entries), size=self.batch_size, p=probs)
-        windows = [sample_window(self._load(entries[i]), self.max_seq_len, rng, self.mode) for i in picks]
-        return collate(windows)
+        trajs = [self._load(entries[i]) for i in picks]  # cached objects: relabeling returns new ones
+        if self.relabeler is not None and self.relabel_prob > 0:
+            relabel_rng = np.random.default_rng([self.seed, batch_index, 1])
+            trajs = relabel_share(trajs, self.relabeler, self.relabel_prob, relabel_rng)
+        return collate([sample_window(t, self.max_seq_len, rng, self.mode) for t in trajs])
 
     def rng_state(self) -> dict:
         return {"batches_drawn": self.batches_drawn}

@@ -2,6 +2,7 @@
 
 from icrl.envs.builtin.frozen_lake import make_meta_frozen_lake
 from icrl.envs.builtin.key_door import make_dark_key_door
+from icrl.envs.builtin.mazerunner import make_mazerunner
 from icrl.envs.builtin.tmaze import make_tmaze
 from icrl.envs.interface import RESERVED_KEYS, InContextEnv, split_observation, wrap
 from icrl.envs.registry import list_envs, make_env, register_env, register_env_family
@@ -15,6 +16,8 @@ register_env("meta-frozen-lake", "random lake, k attempts at the same lake (kwar
 register_env("t-maze", "passive T-maze memory test (kwargs: length, up to 10,000)", factory=make_tmaze)
 register_env("dark-key-door", "dark key-to-door, episodes inside a meta-horizon "
              "(kwargs: size, episode_length, meta_horizon)", factory=make_dark_key_door)
+register_env("mazerunner", "random maze, reach k goal cells in order; hindsight relabeling ready "
+             "(kwargs: size, goals, time_limit, randomize_actions, show_position)", factory=make_mazerunner)
 
 register_env("halfcheetah-vel", "HalfCheetah with a hidden target velocity, several episodes per task "
              "(kwargs: episodes, episode_length)", extra="mujoco", factory=make_halfcheetah_vel)

@@ -10,6 +10,10 @@ reserved keys that travel through gymnasium vector envs (in-process or subproces
 
 ``terminated`` and ``truncated`` stay apart (gymnasium 1.x): only termination stops bootstrapping.
 
+Side keys: an env observation key starting with ``_`` (``icrl.spaces.is_side_key``, e.g. MazeRunner's
+``_achieved``) is converted and stored like any other but left out of ``obs_spec``, so the networks never read
+it; hindsight relabeling (``icrl.data.relabel``) reads it from the stored trajectory.
+
 Actions the agent sends: Discrete index; MultiDiscrete int vector; MultiBinary as MultiDiscrete([2] * n);
 Box in [-1, 1], rescaled to [low, high] (passed through unscaled when a bound is infinite).
 

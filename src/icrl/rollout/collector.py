@@ -18,7 +18,7 @@ import torch
 from icrl.envs.interface import split_observation
 from icrl.records import Trajectory
 from icrl.rollout.exploration import Exploration
-from icrl.spaces import ActionSpec
+from icrl.spaces import ActionSpec, is_side_key
 
 
 @dataclass
@@ -119,7 +119,7 @@ class Collector:
 
     def _policy(self) -> np.ndarray:
         obs, pa, pr, t = split_observation(self.obs)
-        tensors = self._tensors(obs, pa, pr, t)
+        tensors = self._tensors({k: v for k, v in obs.items() if not is_side_key(k)}, pa, pr, t)
         encoded, self.state = self.agent.act(*tensors, self.state, sample=self.sample)
         actions = self.spec.decode(encoded.float().cpu().numpy())
         if self.exploration is not None:

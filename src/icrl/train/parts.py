@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -11,9 +11,9 @@ import torch
 
 from icrl.agent import Agent, make_agent
 from icrl.config import RunConfig
-from icrl.data import BatchPrefetcher, TrajectoryStore, WindowSampler
+from icrl.data import BatchPrefetcher, Relabeler, TrajectoryStore, WindowSampler, make_relabeler
 from icrl.device import DeviceSetup, pick_device
-from icrl.envs import make_env
+from icrl.envs import RESERVED_KEYS, make_env
 from icrl.errors import ConfigError
 from icrl.learn import Learner
 from icrl.rollout import Collector, Exploration, make_vector_env
@@ -30,6 +30,7 @@ class EnvInfo:
     max_rollout_steps: int | None
     max_seq_len: int
     max_time_idx: int
+    obs_shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)  # every stored key, side keys included
 
 
 def probe_env(cfg: RunConfig) -> EnvInfo:
@@ -39,6 +40,8 @@ def probe_env(cfg: RunConfig) -> EnvInfo:
     try:
         horizon = env.max_rollout_steps
         obs_spec, action_spec = env.obs_spec, env.action_spec
+        obs_shapes = {k: tuple(space.shape) for k, space in env.observation_space.spaces.items()
+                      if k not in RESERVED_KEYS}
     finally:
         env.close()
     max_seq_len = cfg.model.max_seq_len or (horizon + 1 if horizon else 0)
@@ -49,7 +52,16 @@ def probe_env(cfg: RunConfig) -> EnvInfo:
     if cfg.model.pos_emb == "learned" and not max_time_idx:
         raise ConfigError("model.pos_emb=learned needs model.max_time_idx (rows of the position table) for an "
                           "env without a step limit.")
-    return EnvInfo(factory, obs_spec, action_spec, horizon, max_seq_len, max_time_idx or 1)
+    return EnvInfo(factory, obs_spec, action_spec, horizon, max_seq_len, max_time_idx or 1, obs_shapes)
+
+
+def make_relabeler_for(cfg: RunConfig, env: EnvInfo) -> Relabeler | None:
+    """The configured hindsight relabeler, checked against the env's observations; None when it is off."""
+    if cfg.replay.relabel_prob == 0:
+        return None
+    relabeler = make_relabeler(cfg.replay.relabeler, **cfg.replay.relabel_kwargs)
+    relabeler.check(env.obs_shapes)
+    return relabeler
 
 
 @dataclass
@@ -77,12 +89,14 @@ def make_parts(cfg: RunConfig, run_dir: Path) -> Parts:
     setup = pick_device(cfg.train.device, cfg.train.threads)
     torch.manual_seed(cfg.train.seed)
     env = probe_env(cfg)
+    relabeler = make_relabeler_for(cfg, env)  # checked before anything heavy is built
     agent = make_agent(cfg, env.obs_spec, env.action_spec, env.max_seq_len, env.max_time_idx).to(setup.device)
     learner = Learner(agent, cfg.learn, amp=setup.amp)
     store = TrajectoryStore(run_dir / "buffer", cfg.replay.capacity_steps)
     sampler = WindowSampler(store, cfg.learn.batch_size, env.max_seq_len, cfg.replay.padded_sampling,
                             cfg.replay.weight_by_length, seed=cfg.train.seed,
-                            cache_trajectories=cfg.replay.cache_trajectories)
+                            cache_trajectories=cfg.replay.cache_trajectories, relabeler=relabeler,
+                            relabel_prob=cfg.replay.relabel_prob)
     prefetcher = BatchPrefetcher(sampler, depth=cfg.replay.prefetch)
     rng = np.random.default_rng([cfg.train.seed, 1])
     exploration = Exploration(cfg.explore, env.action_spec, cfg.env.num_envs, env.max_rollout_steps or 1, rng)
