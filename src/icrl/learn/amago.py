@@ -50,7 +50,6 @@ class Window:
     """The encoders' pass over a batch, and the policy at the N valid transitions.
 
     Attributes:
-        s: (B, L, D) states of every observation (padding included).
         s_now: (N, D) states before the valid transitions (``batch.transition_mask`` order).
         s_next: (N, D) states after them, detached (TD targets take no gradient).
         a_buf: (N, G, A) buffer actions, repeated over the discounts.
@@ -58,7 +57,6 @@ class Window:
         logp: (N, G) log pi(a_buf | s_now).
     """
 
-    s: torch.Tensor
     s_now: torch.Tensor
     s_next: torch.Tensor
     a_buf: torch.Tensor
@@ -75,7 +73,7 @@ def encode_window(agent, batch: Batch) -> Window:
     actions = batch.actions[mask].float()  # (N, A)
     a_buf = actions.unsqueeze(-2).expand(actions.shape[0], G, actions.shape[-1])
     pi = agent.actor.distribution(s_now)  # batch shape (N, G)
-    return Window(s, s_now, s[:, 1:][mask].detach(), a_buf, pi, pi.log_prob(a_buf))
+    return Window(s_now, s[:, 1:][mask].detach(), a_buf, pi, pi.log_prob(a_buf))
 
 
 def sample_mean(draw: Callable[[], torch.Tensor], samples: int) -> torch.Tensor:

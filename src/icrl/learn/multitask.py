@@ -87,7 +87,7 @@ def multitask_loss(agent, batch: Batch, cfg: LearnConfig) -> tuple[torch.Tensor,
 
     q_buf = bin_values(logits.detach(), bins)  # (N, C, G)
     q_pi = policy_values(agent, w, cfg)  # (N, C, G)
-    weights = torch.ones_like(w.logp) if cfg.fake_filter else bc_weights(q_buf, q_pi.detach(), cfg)  # (N, G)
+    weights = torch.ones_like(w.logp) if cfg.fake_filter else bc_weights(q_buf, q_pi, cfg)  # (N, G)
     actor = actor_loss(w.logp, weights, agent.popart.normalize(q_pi), cfg)
     loss = actor + cfg.critic_loss_weight * critic_loss
 
