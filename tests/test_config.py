@@ -48,3 +48,23 @@ def test_override_without_equals_explains_syntax() -> None:
 def test_rope_needs_even_head_width() -> None:
     with pytest.raises(ConfigError, match="even head width"):
         ModelConfig(d_model=24, n_heads=8, pos_emb="rope")
+
+
+def test_agent_switch_brings_the_multitask_defaults() -> None:
+    """learn.agent=multitask: DPG off, BC weight 1, 3 baseline samples (method 7.1) unless set explicitly."""
+    cfg = apply_overrides(RunConfig(), ["learn.agent=multitask"]).learn
+    assert (cfg.online_coeff, cfg.offline_coeff, cfg.actor_samples) == (0.0, 1.0, 3)
+    default = RunConfig().learn
+    assert (default.agent, default.online_coeff, default.offline_coeff, default.actor_samples) == \
+        ("amago", 1.0, 0.1, 1)
+    explicit = apply_overrides(RunConfig(), ["learn.online_coeff=0.5", "learn.agent=multitask"]).learn
+    assert explicit.online_coeff == 0.5 and explicit.offline_coeff == 1.0  # explicit values stay
+    back = apply_overrides(apply_overrides(RunConfig(), ["learn.agent=multitask"]), ["learn.agent=amago"]).learn
+    assert back == default
+    for override, field in [("learn.agent=sac", "learn.agent"),
+                            ("learn.critic_labels=gauss", "learn.critic_labels"),
+                            ("learn.critic_bins=1", "learn.critic_bins"),
+                            ("learn.critic_min_value=2e5", "learn.critic_max_value"),
+                            ("learn.hlgauss_sigma=0", "learn.hlgauss_sigma")]:
+        with pytest.raises(ConfigError, match=field.replace(".", r"\.")):
+            apply_overrides(RunConfig(), ["learn.agent=multitask", override])

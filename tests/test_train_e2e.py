@@ -142,3 +142,24 @@ def test_killed_run_resumes_from_its_last_checkpoint(tmp_path: Path) -> None:
     assert metrics["epoch"] == len(done) + 2
     assert metrics["env_steps"] == metrics["epoch"] * 12 * 4
     assert TrajectoryStore(run / "buffer", 10**9).total_steps > 0
+
+
+def test_multitask_agent_trains_resumes_and_evaluates_from_the_command_line(tmp_path: Path, capsys) -> None:
+    """learn.agent=multitask end to end: binned critics in the checkpoint, resume, eval (method 7.6)."""
+    run = tmp_path / "mt"
+    switch = ["learn.agent=multitask", "learn.critic_labels=hlgauss", "learn.critic_bins=31",
+              "learn.critic_min_value=-100", "learn.critic_max_value=100"]
+    assert cli_main(["train", *TINY, *switch, "--no-progress", "--run-dir", str(run)]) == 0
+    saved = json.loads((run / "config.json").read_text())["learn"]
+    assert (saved["agent"], saved["online_coeff"], saved["offline_coeff"], saved["actor_samples"]) == \
+        ("multitask", 0.0, 1.0, 3)
+    weights = _weights(run)
+    last = max(k for k in weights if k.startswith("agent.critic.net.layers.") and k.endswith(".weight"))
+    assert weights[last].shape[-1] == 31  # one logit per bin
+    rows = read_metrics(run)
+    assert np.isfinite(rows[-1]["critic/loss"]) and "q/target_clipped" in rows[-1]
+    assert cli_main(["train", *TINY, *switch, "train.epochs=3", "--no-progress", "--run-dir", str(run)]) == 0
+    assert [r["epoch"] for r in read_metrics(run)] == [1, 2, 3]
+    capsys.readouterr()
+    assert cli_main(["eval", str(run), "--json", "--episodes", "4"]) == 0
+    assert json.loads(capsys.readouterr().out)["eval/rollouts"] == 4

@@ -3,6 +3,9 @@
     obs, prev action, prev reward --TimestepEncoder--> o (B, L, E) --SequenceModel--> s (B, L, D)
     s --Actor--> policy per gamma (B, L, G, P)        s --Critic--> Q per member and gamma
 
+The critic depends on ``learn.agent``: for "amago", a discrete critic (Q of every action) for a single
+categorical action and a continuous one (action as input) otherwise; for "multitask", a ``BinnedCritic``
+(action as input, logits over value bins) for every action space.
 Only the actor and critic have target copies (Polyak-averaged); the encoders have none (method 7.5). PopArt
 statistics live here too, so one ``state_dict`` holds everything learned.
 """
@@ -19,16 +22,18 @@ from torch import nn
 from icrl.config import RunConfig
 from icrl.learn.popart import PopArt
 from icrl.nets.distributions import PolicyFamily, make_policy_family
-from icrl.nets.heads import Actor, ContinuousCritic, DiscreteCritic
+from icrl.nets.heads import Actor, BinnedCritic, ContinuousCritic, DiscreteCritic
 from icrl.nets.sequence import SequenceModel, make_sequence_model
 from icrl.nets.timestep import TimestepEncoder
 from icrl.records import Batch
 from icrl.spaces import ActionSpec, ObsSpec
 
+Critic = DiscreteCritic | ContinuousCritic | BinnedCritic
+
 
 class Agent(nn.Module):
-    def __init__(self, encoder: TimestepEncoder, sequence: SequenceModel, actor: Actor,
-                 critic: DiscreteCritic | ContinuousCritic, family: PolicyFamily, gammas: tuple[float, ...]) -> None:
+    def __init__(self, encoder: TimestepEncoder, sequence: SequenceModel, actor: Actor, critic: Critic,
+                 family: PolicyFamily, gammas: tuple[float, ...]) -> None:
         super().__init__()
         self.encoder, self.sequence, self.actor, self.critic = encoder, sequence, actor, critic
         self.family = family
@@ -95,10 +100,17 @@ def make_agent(cfg: RunConfig, obs_spec: ObsSpec, action_spec: ActionSpec, max_s
     sequence = make_sequence_model(m, encoder.out_dim, max_seq_len, max_time_idx)
     family = make_policy_family(action_spec)
     actor = Actor(sequence.out_dim, len(gammas), family, m.head_hidden, m.head_layers)
-    if family.exact_expectation:
-        critic: DiscreteCritic | ContinuousCritic = DiscreteCritic(
-            sequence.out_dim, len(gammas), action_spec.dim, cfg.learn.num_critics, m.head_hidden, m.head_layers)
-    else:
-        critic = ContinuousCritic(sequence.out_dim, gammas, action_spec.dim, cfg.learn.num_critics, m.head_hidden,
-                                  m.head_layers)
+    critic = make_critic(cfg, sequence.out_dim, family)
     return Agent(encoder, sequence, actor, critic, family, gammas)
+
+
+def make_critic(cfg: RunConfig, d_in: int, family: PolicyFamily) -> Critic:
+    """The critic ensemble ``learn.agent`` asks for (see the module docstring)."""
+    m, learn = cfg.model, cfg.learn
+    action_dim, gammas = family.spec.dim, learn.gammas
+    if learn.agent == "multitask":
+        return BinnedCritic(d_in, gammas, action_dim, learn.num_critics, learn.critic_bins, learn.critic_min_value,
+                            learn.critic_max_value, m.head_hidden, m.head_layers)
+    if family.exact_expectation:
+        return DiscreteCritic(d_in, len(gammas), action_dim, learn.num_critics, m.head_hidden, m.head_layers)
+    return ContinuousCritic(d_in, gammas, action_dim, learn.num_critics, m.head_hidden, m.head_layers)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from dataclasses import dataclass, field
-from typing import Any, get_type_hints
+from typing import Any, get_args, get_type_hints
 
 from icrl.errors import ConfigError
 
@@ -88,28 +88,52 @@ class ModelConfig:
         _unit("model.dropout_ff", self.dropout_ff)
 
 
+# Values of the learn fields left unset (None), per agent (method 7.1: AMAGO vs the AMAGO-2 MultiTaskAgent).
+AGENT_DEFAULTS: dict[str, dict[str, Any]] = {
+    "amago": {"online_coeff": 1.0, "offline_coeff": 0.1, "actor_samples": 1},
+    "multitask": {"online_coeff": 0.0, "offline_coeff": 1.0, "actor_samples": 3},
+}
+
+
 @dataclass(frozen=True)
 class LearnConfig:
+    """The update. ``agent`` picks the loss; ``None`` fields take that agent's default (``AGENT_DEFAULTS``).
+
+    ``agent="amago"``: scalar critics trained by regression in PopArt-normalised space, DPG + filtered BC
+    (method 7.2). ``agent="multitask"`` (AMAGO-2, method 7.6): critics classify values into symlog-spaced bins
+    (cross-entropy against two-hot or HL-Gauss labels, no PopArt in the critic loss), filtered BC whose
+    advantage baseline averages ``actor_samples`` policy samples, DPG off unless ``online_coeff`` > 0; both
+    losses are then independent of the scale of returns. The resolved values are what ``config.json`` shows.
+    """
+
+    agent: str = "amago"  # "amago" or "multitask" (AMAGO-2: binned critics, sampled-baseline filtered BC)
     gamma: float = 0.999  # main discount, used to act
     extra_gammas: tuple = (0.1, 0.9, 0.95, 0.97, 0.99, 0.995)  # multi-gamma: trained alongside `gamma`
     use_multigamma: bool = True
     num_critics: int = 4  # critic ensemble size C
     num_critics_td: int = 2  # random subset size for the TD-target ensemble reduction
-    online_coeff: float = 1.0  # weight of the deterministic policy-gradient term
-    offline_coeff: float = 0.1  # weight of the filtered behaviour-cloning term
+    online_coeff: float | None = None  # weight of the deterministic policy-gradient term (amago 1.0, multitask 0)
+    offline_coeff: float | None = None  # weight of the filtered behaviour-cloning term (amago 0.1, multitask 1.0)
     critic_loss_weight: float = 10.0
     reward_multiplier: float = 10.0
     tau: float = 0.003  # Polyak rate of target actor and critics
     n_step: int = 1
-    filter: str = "binary"  # advantage filter of the BC term: "binary" or "exp"
+    filter: str = "binary"  # advantage filter of the BC term: "binary" or "exp" (exp depends on the return scale)
     exp_beta: float = 1.0  # temperature of the exponential filter
     exp_clip: float = 100.0  # upper clip of exponential filter weights
     fake_filter: bool = False  # pure behaviour cloning (filter = 1)
     popart: bool = True
     popart_beta: float = 5e-4
     use_target_actor: bool = True
-    actor_samples: int = 1  # K_a: policy samples to estimate E_pi[Q] (continuous actions)
-    critic_samples: int = 1  # K_c: policy samples for TD targets (continuous actions)
+    # K_a: policy samples for E_pi[Q] in the actor loss (amago 1, continuous actions only; multitask 3, every
+    # action space: the value baseline of the BC filter)
+    actor_samples: int | None = None
+    critic_samples: int = 1  # K_c: policy samples for TD targets (continuous actions; every space for multitask)
+    critic_labels: str = "twohot"  # multitask: labels of the critic's bins, "twohot" or "hlgauss"
+    critic_bins: int = 128  # multitask: K value bins, evenly spaced in symlog space
+    critic_min_value: float = -1e5  # multitask: value of the lowest bin (reward-multiplied units; lower is clipped)
+    critic_max_value: float = 1e5  # multitask: value of the highest bin (higher targets are clipped)
+    hlgauss_sigma: float = 0.75  # multitask, hlgauss labels: std of the Gaussian label, in bin widths
     lr: float = 1e-4
     warmup_steps: int = 500
     weight_decay: float = 1e-3
@@ -117,6 +141,11 @@ class LearnConfig:
     batch_size: int = 24  # sequences per update
 
     def __post_init__(self) -> None:
+        _choice("learn.agent", self.agent, tuple(AGENT_DEFAULTS))
+        unset = tuple(name for name in AGENT_DEFAULTS[self.agent] if getattr(self, name) is None)
+        object.__setattr__(self, "_unset", unset)  # not a field: apply_overrides re-resolves these
+        for name in unset:
+            object.__setattr__(self, name, AGENT_DEFAULTS[self.agent][name])
         _require(0.0 < self.gamma < 1.0, "learn.gamma", self.gamma, "a number in (0, 1)")
         for g in self.extra_gammas:
             _require(0.0 <= g < 1.0, "learn.extra_gammas", self.extra_gammas, "numbers in [0, 1)")
@@ -134,11 +163,19 @@ class LearnConfig:
         _positive("learn.exp_beta", self.exp_beta)
         _positive("learn.actor_samples", self.actor_samples)
         _positive("learn.critic_samples", self.critic_samples)
+        self._check_bins()
         _positive("learn.lr", self.lr)
         _positive("learn.warmup_steps", self.warmup_steps, allow_zero=True)
         _positive("learn.weight_decay", self.weight_decay, allow_zero=True)
         _positive("learn.grad_clip", self.grad_clip)
         _positive("learn.batch_size", self.batch_size)
+
+    def _check_bins(self) -> None:
+        _choice("learn.critic_labels", self.critic_labels, ("twohot", "hlgauss"))
+        _require(self.critic_bins >= 2, "learn.critic_bins", self.critic_bins, ">= 2")
+        _require(self.critic_min_value < self.critic_max_value, "learn.critic_max_value", self.critic_max_value,
+                 f"a value above learn.critic_min_value={self.critic_min_value}")
+        _positive("learn.hlgauss_sigma", self.hlgauss_sigma)
 
     @property
     def gammas(self) -> tuple[float, ...]:
@@ -280,7 +317,12 @@ def _section_from_dict(cls: type, name: str, data: dict) -> Any:
 
 
 def _coerce(name: str, hint: Any, value: Any) -> Any:
-    """Accept ints for floats and check basic types so errors name the field."""
+    """Accept ints for floats and check basic types so errors name the field (``X | None`` also takes null)."""
+    args = get_args(hint)
+    if type(None) in args:
+        if value is None:
+            return None
+        hint = next(a for a in args if a is not type(None))
     if hint is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     expected = {int: int, float: float, bool: bool, str: str, dict: dict, tuple: tuple}.get(hint)
@@ -298,8 +340,13 @@ def parse_value(text: str) -> Any:
 
 
 def apply_overrides(config: RunConfig, overrides: list[str]) -> RunConfig:
-    """Apply ``section.field=value`` (or ``env.kwargs.key=value``) strings; returns a new validated config."""
+    """Apply ``section.field=value`` (or ``env.kwargs.key=value``) strings; returns a new validated config.
+
+    Learn fields that were left to the agent's default stay unset, so ``learn.agent=multitask`` brings the
+    multi-task defaults with it.
+    """
     data = config.to_dict()
+    data["learn"].update({name: None for name in config.learn._unset})
     for item in overrides:
         if "=" not in item:
             raise ConfigError(f"override {item!r} must look like section.field=value, e.g. learn.lr=3e-4.")

@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from icrl.nets.distributions import Categorical, MultiCategorical, TanhGaussian, make_policy_family
-from icrl.nets.heads import Actor, ContinuousCritic, DiscreteCritic, EnsembleMLP
+from icrl.nets.heads import Actor, BinnedCritic, ContinuousCritic, DiscreteCritic, EnsembleMLP, symlog_bins
+from icrl.nets.layers import symexp
 from icrl.spaces import ActionSpec
 
 
@@ -117,3 +118,30 @@ def test_continuous_critic_sees_gamma_and_action() -> None:
     a2[:, 1] = 0.5
     q2 = critic(s, a2)
     assert torch.allclose(q2[..., 0], q[..., 0]) and not torch.allclose(q2[..., 1], q[..., 1])
+
+
+def test_symlog_bins_are_evenly_spaced_in_symlog_space() -> None:
+    bins = symlog_bins(7, -1e3, 1e5)
+    assert bins.shape == (7,)
+    assert torch.allclose(symexp(bins[[0, -1]]), torch.tensor([-1e3, 1e5]), rtol=1e-5)
+    assert torch.allclose(bins.diff(), bins.diff()[:1].expand(6), atol=1e-5)
+
+
+def test_binned_critic_shapes_per_member_gamma_and_bin() -> None:
+    # Distinct prime sizes: batch 3 x 5, D=13, C=7 members, G=2 discounts, A=3, K=11 bins; a swapped axis fails.
+    critic = BinnedCritic(13, (0.9, 0.99), action_dim=3, members=7, num_bins=11, low=-10.0, high=10.0, hidden=16)
+    s = torch.randn(3, 5, 13)
+    a = torch.zeros(3, 5, 2, 3)
+    logits = critic(s, a)
+    assert logits.shape == (3, 5, 7, 2, 11)
+    assert critic.bins.shape == (11,) and "bins" not in critic.state_dict()  # derived from the config
+    assert not torch.allclose(logits[..., 0, :], logits[..., 1, :])  # the discount is an input feature
+    a2 = a.clone()
+    a2[..., 1, :] = 0.5  # only gamma 1's action changes
+    logits2 = critic(s, a2)
+    assert torch.allclose(logits2[..., 0, :], logits[..., 0, :]) and not torch.allclose(logits2[..., 1, :],
+                                                                                         logits[..., 1, :])
+    logits[:, :, 4].sum().backward()  # member 4 only
+    first = critic.net.layers[0].weight.grad
+    assert first[4].abs().sum() > 0 and first[:4].abs().sum() == 0 and first[5:].abs().sum() == 0
+

@@ -1,15 +1,20 @@
-"""The collector assembles aligned trajectories and resets agent memory exactly at rollout boundaries."""
+"""The collector assembles aligned trajectories, resets agent memory exactly at rollout boundaries, and reports
+metrics per task for multi-task envs."""
 
 from __future__ import annotations
 
 import functools
+import importlib.util
 
 import gymnasium as gym
 import numpy as np
+import pytest
 import torch
 
-from icrl.envs import wrap
-from icrl.rollout import Collector, make_vector_env, summarize
+from icrl.agent import make_agent
+from icrl.config import RunConfig, apply_overrides
+from icrl.envs import make_env, wrap
+from icrl.rollout import Collector, evaluate, make_vector_env, summarize
 from icrl.spaces import ActionSpec
 
 
@@ -112,3 +117,47 @@ def test_make_vector_env_modes() -> None:
     venv = make_vector_env(factory, 3, "inline")
     assert venv.num_envs == 3
     venv.close()
+
+
+class TaskEnv(CountEnv):
+    """CountEnv whose rollouts alternate between tasks "short" (2 steps) and "long" (4 steps), named in info."""
+
+    def reset(self, *, seed=None, options=None):
+        self.episode = getattr(self, "episode", -1) + 1
+        self.task = ("short", "long")[self.episode % 2]
+        self.length = 2 if self.task == "short" else 4
+        obs, info = super().reset(seed=seed)
+        return obs, {**info, "task": self.task}
+
+    def step(self, action):
+        obs, reward, term, trunc, info = super().step(action)
+        if term:
+            info = {"episode_metrics": {"success": float(self.task == "long")}}
+        return obs, reward, term, trunc, {**info, "task": self.task}
+
+
+def test_rollouts_name_their_task_and_metrics_break_down_per_task() -> None:
+    venv = gym.vector.SyncVectorEnv([lambda: wrap(TaskEnv())] * 2, autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
+    spec = ActionSpec("discrete", (3,))
+    collector = Collector(venv, ScriptedAgent(spec), spec, torch.device("cpu"), "tasks", seed=0)
+    stats = collector.run_rollouts(per_env=2)
+    assert sorted((s.task, s.length) for s in stats) == [("long", 4), ("long", 4), ("short", 2), ("short", 2)]
+    summary = summarize(stats, "eval")
+    assert summary["eval/task/short/return"] == 10.0 + 21.0  # actions 0, 1 at steps 1, 2
+    assert summary["eval/task/long/return"] == 10.0 + 21.0 + 32.0 + 40.0
+    assert summary["eval/task/short/success"] == 0.0 and summary["eval/task/long/success"] == 1.0
+    assert summary["eval/return"] == pytest.approx((31.0 + 103.0) / 2)
+    assert not any("/task/" in k for k in summarize(_collector()[0].run_rollouts(per_env=1), "eval"))
+
+
+@pytest.mark.skipif(importlib.util.find_spec("popgym") is None, reason="needs the popgym extra")
+def test_evaluation_on_popgym_multitask_reports_every_task() -> None:
+    cfg = apply_overrides(RunConfig(), ["learn.agent=multitask", "model.d_model=8", "model.n_layers=1",
+                                        "model.n_heads=2", "model.encoder_hidden=8", "model.encoder_out=8",
+                                        "model.head_hidden=8", "learn.critic_bins=5"])
+    env = make_env("popgym-multitask")
+    agent = make_agent(cfg, env.obs_spec, env.action_spec, 201, 201)
+    factory = functools.partial(make_env, "popgym-multitask")
+    metrics = evaluate(agent, factory, env.action_spec, "popgym-multitask", 3, 12, torch.device("cpu"), seed=0)
+    for task in env.unwrapped.task_names:
+        assert -1.0 <= metrics[f"eval/task/{task}/return"] <= 1.0

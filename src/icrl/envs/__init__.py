@@ -9,6 +9,7 @@ from icrl.envs.registry import list_envs, make_env, register_env, register_env_f
 from icrl.envs.suites.aib import make_aib
 from icrl.envs.suites.halfcheetah_vel import make_halfcheetah_vel
 from icrl.envs.suites.popgym import make_popgym
+from icrl.envs.suites.popgym_multitask import make_popgym_multitask
 from icrl.envs.trials import FixedHorizon, KAttempts
 
 register_env("meta-frozen-lake", "random lake, k attempts at the same lake (kwargs: size, attempts, hole_prob)",
@@ -21,6 +22,8 @@ register_env("mazerunner", "random maze, reach k goal cells in order; hindsight 
 
 register_env("halfcheetah-vel", "HalfCheetah with a hidden target velocity, several episodes per task "
              "(kwargs: episodes, episode_length)", extra="mujoco", factory=make_halfcheetah_vel)
+register_env("popgym-multitask", "one of several POPGym tasks per episode, padded spaces, per-task metrics "
+             "(kwargs: tasks, truncation_is_terminal)", extra="popgym", factory=make_popgym_multitask)
 register_env_family("popgym/", make_popgym, "any POPGym env by class name, e.g. popgym/RepeatPreviousEasy "
                     "(kwargs: truncation_is_terminal)", extra="popgym")
 register_env_family("aib/", make_aib, "Actuator Inversion Benchmark: aib/di, aib/di-friction, aib/cartpole, "

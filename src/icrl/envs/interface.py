@@ -19,6 +19,10 @@ Box in [-1, 1], rescaled to [low, high] (passed through unscaled when a bound is
 
 Episode metrics protocol: on the last step of a rollout an env may set ``info["episode_metrics"] =
 {name: float}`` (e.g. per-attempt success); the collector averages them per evaluation.
+
+Task protocol (multi-task envs): an env may put the name of its current task in ``info["task"]`` (a string);
+the collector reads it on the last step of a rollout and metrics are also broken down per task
+(``eval/task/<name>/return``, and ``.../success`` when the env reports a ``success`` episode metric).
 """
 
 from __future__ import annotations

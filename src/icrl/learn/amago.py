@@ -13,9 +13,16 @@ last), A encoded action width.
 The critic used by the actor never accumulates gradients: for a single categorical, E_pi Q is an exact sum over
 actions with the critic's output detached; otherwise the critic is called with detached parameters through
 ``torch.func.functional_call`` (the reference code's ever-growing copy gradients, method 14.1, cannot happen).
+
+The pieces every variant shares (the window pass, the n-step bootstrap, the filter, the actor loss, pure
+behaviour cloning) are public here; ``icrl.learn.multitask`` builds the AMAGO-2 loss from them.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch.func import functional_call
@@ -38,41 +45,62 @@ def reduce_ensemble(values: torch.Tensor, subset: int, use_min: bool) -> torch.T
     return picked.min(-2).values if use_min else picked.mean(-2)
 
 
-def _frozen_critic(agent, s: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+@dataclass
+class Window:
+    """The encoders' pass over a batch, and the policy at the N valid transitions.
+
+    Attributes:
+        s_now: (N, D) states before the valid transitions (``batch.transition_mask`` order).
+        s_next: (N, D) states after them, detached (TD targets take no gradient).
+        a_buf: (N, G, A) buffer actions, repeated over the discounts.
+        pi: policy with batch shape (N, G).
+        logp: (N, G) log pi(a_buf | s_now).
+    """
+
+    s_now: torch.Tensor
+    s_next: torch.Tensor
+    a_buf: torch.Tensor
+    pi: Any
+    logp: torch.Tensor
+
+
+def encode_window(agent, batch: Batch) -> Window:
+    """One causal pass over the padded windows; the heads then only see the N valid transitions."""
+    mask = batch.transition_mask  # (B, T)
+    s = agent.state_sequence(batch)  # (B, L, D)
+    s_now = s[:, :-1][mask]  # (N, D)
+    G = len(agent.gammas)
+    actions = batch.actions[mask].float()  # (N, A)
+    a_buf = actions.unsqueeze(-2).expand(actions.shape[0], G, actions.shape[-1])
+    pi = agent.actor.distribution(s_now)  # batch shape (N, G)
+    return Window(s_now, s[:, 1:][mask].detach(), a_buf, pi, pi.log_prob(a_buf))
+
+
+def sample_mean(draw: Callable[[], torch.Tensor], samples: int) -> torch.Tensor:
+    """Mean of ``samples`` calls of ``draw()`` (Monte-Carlo estimate over policy samples)."""
+    return sum(draw() for _ in range(samples)) / samples
+
+
+def frozen_critic(agent, s: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
     """Critic with detached parameters: gradients reach ``actions`` only."""
     params = {k: v.detach() for k, v in agent.critic.named_parameters()}
     return functional_call(agent.critic, params, (s, actions))
 
 
-def _critic_values(agent, s_now: torch.Tensor, pi, a_buf: torch.Tensor, cfg: LearnConfig):
-    """Q(s, a_buf) with gradients (N, C, G), and E_pi Q(sg(s), .) through the policy only (N, C, G)."""
-    if agent.discrete_critic:
-        q_all = agent.critic(s_now)  # (N, C, G, A)
-        q_buf = (q_all * a_buf.unsqueeze(-3)).sum(-1)
-        q_pi = (pi.probs.unsqueeze(-3) * q_all.detach()).sum(-1)
-        return q_buf, q_pi
-    q_buf = agent.critic(s_now, a_buf)
-    s_frozen = s_now.detach()
-    q_pi = sum(_frozen_critic(agent, s_frozen, pi.rsample()) for _ in range(cfg.actor_samples)) / cfg.actor_samples
-    return q_buf, q_pi
+def next_policy(agent, s_next: torch.Tensor, cfg: LearnConfig):
+    """pi_target(s') (or pi(s') without a target actor), batch shape (N, G)."""
+    actor = agent.target_actor if cfg.use_target_actor else agent.actor
+    return agent.family.distribution(actor(s_next))
 
 
-@torch.no_grad()
-def td_targets(agent, s_next: torch.Tensor, batch: Batch, cfg: LearnConfig) -> torch.Tensor:
-    """y (N, G) for the N valid transitions, in reward-multiplied units; no gradient.
+def bootstrap_targets(values_next: torch.Tensor, batch: Batch, agent, cfg: LearnConfig) -> torch.Tensor:
+    """Per-member values of the next states (N, C, G), reward-multiplied units -> n-step targets y (N, G).
 
-    ``s_next`` (N, D) holds the states after the valid transitions (``batch.transition_mask`` order); the heads
-    run on those rows only, and the values are scattered back to (B, T, G) for the n-step sums.
+    The ensemble is reduced per entry, the values are scattered back to (B, T, G) for the n-step sums over the
+    windows, and the targets of the N valid transitions are returned.
     """
     mask = batch.transition_mask
-    actor = agent.target_actor if cfg.use_target_actor else agent.actor
-    pi_next = agent.family.distribution(actor(s_next))
-    if agent.discrete_critic:
-        v_raw = (pi_next.probs.unsqueeze(-3) * agent.target_critic(s_next)).sum(-1)
-    else:
-        v_raw = sum(agent.target_critic(s_next, pi_next.sample()) for _ in range(cfg.critic_samples))
-        v_raw = v_raw / cfg.critic_samples
-    v_flat = reduce_ensemble(agent.popart.denormalize(v_raw.float()), cfg.num_critics_td, cfg.online_coeff > 0)
+    v_flat = reduce_ensemble(values_next, cfg.num_critics_td, cfg.online_coeff > 0)
     v_next = v_flat.new_zeros(*mask.shape, v_flat.shape[-1])
     v_next[mask] = v_flat
     rewards = cfg.reward_multiplier * batch.rewards.float()
@@ -80,13 +108,69 @@ def td_targets(agent, s_next: torch.Tensor, batch: Batch, cfg: LearnConfig) -> t
     return y[mask]
 
 
-def _bc_weights(q_buf: torch.Tensor, q_pi: torch.Tensor, cfg: LearnConfig) -> torch.Tensor:
-    """Filter of the BC term (N, G) from the advantage on the raw critic scale."""
+@torch.no_grad()
+def td_targets(agent, s_next: torch.Tensor, batch: Batch, cfg: LearnConfig) -> torch.Tensor:
+    """y (N, G) for the N valid transitions, in reward-multiplied units; no gradient.
+
+    ``s_next`` (N, D) holds the states after the valid transitions; the target critic's PopArt outputs are
+    denormalised to reward units before the n-step sums.
+    """
+    pi_next = next_policy(agent, s_next, cfg)
+    if agent.discrete_critic:
+        v_raw = (pi_next.probs.unsqueeze(-3) * agent.target_critic(s_next)).sum(-1)
+    else:
+        v_raw = sample_mean(lambda: agent.target_critic(s_next, pi_next.sample()), cfg.critic_samples)
+    return bootstrap_targets(agent.popart.denormalize(v_raw.float()), batch, agent, cfg)
+
+
+def _critic_values(agent, w: Window, cfg: LearnConfig) -> tuple[torch.Tensor, torch.Tensor]:
+    """Q(s, a_buf) with gradients (N, C, G), and E_pi Q(sg(s), .) through the policy only (N, C, G)."""
+    if agent.discrete_critic:
+        q_all = agent.critic(w.s_now)  # (N, C, G, A)
+        q_buf = (q_all * w.a_buf.unsqueeze(-3)).sum(-1)
+        q_pi = (w.pi.probs.unsqueeze(-3) * q_all.detach()).sum(-1)
+        return q_buf, q_pi
+    q_buf = agent.critic(w.s_now, w.a_buf)
+    s_frozen = w.s_now.detach()
+    q_pi = sample_mean(lambda: frozen_critic(agent, s_frozen, w.pi.rsample()), cfg.actor_samples)
+    return q_buf, q_pi
+
+
+def bc_weights(q_buf: torch.Tensor, q_pi: torch.Tensor, cfg: LearnConfig) -> torch.Tensor:
+    """Filter of the BC term (N, G) from the advantage mean_C Q(s, a_buf) - mean_C E_pi Q(s, .) (N, C, G each)."""
     with torch.no_grad():
         adv = q_buf.mean(-2) - q_pi.mean(-2)
         if cfg.filter == "binary":
             return binary_filter(adv)
         return exp_filter(adv, cfg.exp_beta, cfg.exp_clip)
+
+
+def actor_loss(logp: torch.Tensor, weights: torch.Tensor, q_pi_normalized: torch.Tensor,
+               cfg: LearnConfig) -> torch.Tensor:
+    """Mean over (N, G) of -online_coeff * min_C Q_norm(s, a ~ pi) - offline_coeff * weights * log pi(a_buf).
+
+    ``q_pi_normalized`` (N, C, G): E_pi Q in PopArt-normalised space, differentiable through the policy's
+    reparameterised samples; ``weights`` (N, G) from the advantage filter (or ones for pure BC).
+    """
+    terms = torch.zeros_like(logp)
+    if cfg.online_coeff > 0:
+        terms = terms - cfg.online_coeff * q_pi_normalized.min(-2).values
+    if cfg.offline_coeff > 0:
+        terms = terms - cfg.offline_coeff * weights * logp
+    return valid_mean(terms)
+
+
+def behaviour_cloning_loss(w: Window, cfg: LearnConfig) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Pure behaviour cloning (``fake_filter`` without DPG): no critic at all (method 7.2, notes)."""
+    loss = valid_mean(-cfg.offline_coeff * w.logp)
+    return loss, {"actor/loss": loss.detach(), "actor/logp": valid_mean(w.logp.detach())}
+
+
+def actor_metrics(w: Window, weights: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Log-probability, filter weight and entropy of the main gamma's policy (detached)."""
+    with torch.no_grad():
+        return {"actor/logp": valid_mean(w.logp[..., -1]), "actor/bc_weight": valid_mean(weights[..., -1]),
+                "actor/entropy": valid_mean(w.pi.entropy()[..., -1])}
 
 
 def amago_loss(agent, batch: Batch, cfg: LearnConfig) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
@@ -95,49 +179,31 @@ def amago_loss(agent, batch: Batch, cfg: LearnConfig) -> tuple[torch.Tensor, dic
     The sequence model runs over the padded (B, L) windows; the heads only over the N valid transitions
     (flattened), so padding costs no head computation and every mean below is over valid entries.
     """
-    mask = batch.transition_mask  # (B, T)
-    s = agent.state_sequence(batch)  # (B, L, D)
-    s_now = s[:, :-1][mask]  # (N, D)
-    G = len(agent.gammas)
-    actions = batch.actions[mask].float()  # (N, A)
-    a_buf = actions.unsqueeze(-2).expand(actions.shape[0], G, actions.shape[-1])
-    pi = agent.actor.distribution(s_now)  # batch shape (N, G)
-    logp = pi.log_prob(a_buf)  # (N, G)
-    metrics: dict[str, torch.Tensor] = {}
+    w = encode_window(agent, batch)
+    if cfg.fake_filter and cfg.online_coeff == 0:
+        return behaviour_cloning_loss(w, cfg)
 
-    if cfg.fake_filter and cfg.online_coeff == 0:  # pure behaviour cloning: no critic at all
-        actor_loss = _mean(-cfg.offline_coeff * logp)
-        metrics.update({"actor/loss": actor_loss.detach(), "actor/logp": _mean(logp.detach())})
-        return actor_loss, metrics
-
-    y = td_targets(agent, s[:, 1:][mask].detach(), batch, cfg)  # (N, G)
+    y = td_targets(agent, w.s_next, batch, cfg)  # (N, G)
     agent.popart.update_stats(y)
     y_norm = agent.popart.normalize(y)
-    q_buf, q_pi = _critic_values(agent, s_now, pi, a_buf, cfg)  # (N, C, G)
-    critic_loss = _mean((agent.popart(q_buf.float()) - y_norm.unsqueeze(-2)) ** 2)
+    q_buf, q_pi = _critic_values(agent, w, cfg)  # (N, C, G)
+    critic_loss = valid_mean((agent.popart(q_buf.float()) - y_norm.unsqueeze(-2)) ** 2)
 
-    actor_terms = torch.zeros_like(logp)
-    if cfg.online_coeff > 0:
-        actor_terms = actor_terms - cfg.online_coeff * agent.popart(q_pi.float().min(-2).values)
-    weights = torch.ones_like(logp) if cfg.fake_filter else _bc_weights(q_buf.float(), q_pi.float(), cfg)
-    if cfg.offline_coeff > 0:
-        actor_terms = actor_terms - cfg.offline_coeff * weights * logp
-    actor_loss = _mean(actor_terms)
-    loss = actor_loss + cfg.critic_loss_weight * critic_loss
+    weights = torch.ones_like(w.logp) if cfg.fake_filter else bc_weights(q_buf.float(), q_pi.float(), cfg)
+    actor = actor_loss(w.logp, weights, agent.popart(q_pi.float()), cfg)
+    loss = actor + cfg.critic_loss_weight * critic_loss
 
     with torch.no_grad():
         main = -1  # the main gamma is last
         q_main = agent.popart.denormalize(q_buf.float())[..., main].mean(-1)
-        metrics.update({
-            "critic/loss": critic_loss.detach(), "actor/loss": actor_loss.detach(),
-            "actor/logp": _mean(logp[..., main]), "actor/bc_weight": _mean(weights[..., main]),
-            "actor/entropy": _mean(pi.entropy()[..., main]),
-            "q/mean": _mean(q_main), "q/target_mean": _mean(y[..., main]),
-            "q/ensemble_std": _mean(q_buf.float().std(-2, correction=0)[..., main]),
-            "popart/sigma": agent.popart.sigma[main], "popart/mu": agent.popart.mu[main]})
+        metrics = {
+            "critic/loss": critic_loss.detach(), "actor/loss": actor.detach(), **actor_metrics(w, weights),
+            "q/mean": valid_mean(q_main), "q/target_mean": valid_mean(y[..., main]),
+            "q/ensemble_std": valid_mean(q_buf.float().std(-2, correction=0)[..., main]),
+            "popart/sigma": agent.popart.sigma[main], "popart/mu": agent.popart.mu[main]}
     return loss, metrics
 
 
-def _mean(x: torch.Tensor) -> torch.Tensor:
+def valid_mean(x: torch.Tensor) -> torch.Tensor:
     """Mean over all entries; 0 for an empty tensor (a batch without transitions contributes nothing)."""
     return x.sum() / max(x.numel(), 1)

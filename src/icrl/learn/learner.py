@@ -1,4 +1,4 @@
-"""One optimiser step of the AMAGO update: loss, backward, clip, AdamW step, warm-up schedule, target Polyak."""
+"""One optimiser step: loss (AMAGO or AMAGO-2, by ``learn.agent``), backward, clip, AdamW step, warm-up, Polyak."""
 
 from __future__ import annotations
 
@@ -7,8 +7,13 @@ import contextlib
 import torch
 
 from icrl.config import LearnConfig
+from icrl.errors import ConfigError
 from icrl.learn.amago import amago_loss
+from icrl.learn.multitask import multitask_loss
+from icrl.nets.heads import BinnedCritic
 from icrl.records import Batch
+
+LOSSES = {"amago": amago_loss, "multitask": multitask_loss}  # by ``learn.agent``
 
 
 class Learner:
@@ -16,6 +21,10 @@ class Learner:
 
     def __init__(self, agent, cfg: LearnConfig, amp: bool = False) -> None:
         self.agent, self.cfg, self.amp = agent, cfg, amp
+        self.loss_fn = LOSSES[cfg.agent]
+        if (cfg.agent == "multitask") != isinstance(agent.critic, BinnedCritic):
+            raise ConfigError(f"learn.agent={cfg.agent!r} does not match the agent's {type(agent.critic).__name__}; "
+                              "build the agent with make_agent from the same config.")
         self.params = [p for p in agent.online_parameters() if p.requires_grad]
         self.optimizer = torch.optim.AdamW(self.params, lr=cfg.lr, weight_decay=cfg.weight_decay)
         warmup = max(cfg.warmup_steps, 1)
@@ -30,7 +39,7 @@ class Learner:
     def update(self, batch: Batch) -> dict[str, torch.Tensor]:
         self.agent.train()
         with self._autocast():
-            loss, metrics = amago_loss(self.agent, batch, self.cfg)
+            loss, metrics = self.loss_fn(self.agent, batch, self.cfg)
         if not torch.isfinite(loss):
             raise FloatingPointError(f"the loss became {loss.item()} at update {self.num_updates}; metrics: "
                                      f"{ {k: float(v) for k, v in metrics.items()} }. Lower learn.lr or check rewards.")

@@ -1,11 +1,14 @@
 """Actor and critic heads on top of the sequence model's output ``s`` (..., D).
 
-Axes: ``G`` discounts (multi-gamma, main gamma last), ``C`` ensemble members, ``A`` encoded action width.
+Axes: ``G`` discounts (multi-gamma, main gamma last), ``C`` ensemble members, ``A`` encoded action width,
+``K`` value bins.
 
 * ``Actor``: one shared MLP trunk, one policy per gamma: (..., D) -> (..., G, P).
 * ``DiscreteCritic`` (a single categorical action): Q of every action at once, (..., D) -> (..., C, G, A).
 * ``ContinuousCritic`` (Box, or several categoricals): input ``[s, symlog(1/(1-gamma)), a]`` so one network
   serves every horizon: (..., D), (..., G, A) -> (..., C, G).
+* ``BinnedCritic`` (the multi-task agent, any action space): the same input, logits over ``K`` symlog-spaced
+  value bins: (..., D), (..., G, A) -> (..., C, G, K).
 
 The ensemble is ``C`` independent MLPs whose weights are stacked into one tensor per layer and evaluated with a
 single batched matmul (no Python loop over members).
@@ -86,24 +89,63 @@ class DiscreteCritic(nn.Module):
         return q.reshape(*lead, self.members, self.num_gammas, self.num_actions)
 
 
-class ContinuousCritic(nn.Module):
-    """Q(s, a, gamma) -> scalar per member; the discount enters as the feature symlog(1 / (1 - gamma))."""
+class _StateActionGammaMLP(nn.Module):
+    """Ensemble MLP on ``[s, symlog(1 / (1 - gamma)), a]``: (..., D), (..., G, A) -> (..., C, G, out_dim).
 
-    def __init__(self, d_in: int, gammas: tuple[float, ...], action_dim: int, members: int, hidden: int = 256,
-                 n_layers: int = 2) -> None:
+    The discount enters as an input feature, so one network serves every horizon (method 6.6).
+    """
+
+    def __init__(self, d_in: int, gammas: tuple[float, ...], action_dim: int, members: int, out_dim: int,
+                 hidden: int = 256, n_layers: int = 2) -> None:
         super().__init__()
-        self.members, self.num_gammas = members, len(gammas)
+        self.members, self.num_gammas, self.out_dim = members, len(gammas), out_dim
         horizon = symlog(1.0 / (1.0 - torch.tensor(gammas, dtype=torch.float32)))
         self.register_buffer("gamma_feature", horizon.view(-1, 1), persistent=False)
-        self.net = EnsembleMLP(members, d_in + 1 + action_dim, hidden, n_layers, 1)
+        self.net = EnsembleMLP(members, d_in + 1 + action_dim, hidden, n_layers, out_dim)
 
-    def forward(self, s: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
-        """s (..., D); actions (..., G, A) in [-1, 1] (or one-hots) -> Q (..., C, G)."""
+    def outputs(self, s: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        """s (..., D); actions (..., G, A) in [-1, 1] (or one-hots) -> (..., C, G, out_dim)."""
         lead = s.shape[:-1]
         g = self.num_gammas
         feats = torch.cat([s.unsqueeze(-2).expand(*lead, g, s.shape[-1]),
                            self.gamma_feature.expand(*lead, g, 1).to(s.dtype),
                            actions.clamp(-0.999, 0.999).to(s.dtype)], dim=-1)
-        q = self.net(feats.reshape(-1, feats.shape[-1]))  # (C, N*G, 1)
-        q = q.view(self.members, -1, g).transpose(0, 1)  # (N, C, G)
-        return q.reshape(*lead, self.members, g)
+        out = self.net(feats.reshape(-1, feats.shape[-1]))  # (C, N*G, out_dim)
+        out = out.view(self.members, -1, g, self.out_dim).transpose(0, 1)  # (N, C, G, out_dim)
+        return out.reshape(*lead, self.members, g, self.out_dim)
+
+
+class ContinuousCritic(_StateActionGammaMLP):
+    """Q(s, a, gamma) -> one scalar per member (Box actions, or several categoricals as one-hots)."""
+
+    def __init__(self, d_in: int, gammas: tuple[float, ...], action_dim: int, members: int, hidden: int = 256,
+                 n_layers: int = 2) -> None:
+        super().__init__(d_in, gammas, action_dim, members, 1, hidden, n_layers)
+
+    def forward(self, s: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        """s (..., D); actions (..., G, A) -> Q (..., C, G)."""
+        return self.outputs(s, actions).squeeze(-1)
+
+
+def symlog_bins(num_bins: int, low: float, high: float) -> torch.Tensor:
+    """(K,) bin centres evenly spaced in symlog space from symlog(low) to symlog(high) (method 6.6)."""
+    ends = symlog(torch.tensor([low, high], dtype=torch.float32))
+    return torch.linspace(float(ends[0]), float(ends[1]), num_bins)
+
+
+class BinnedCritic(_StateActionGammaMLP):
+    """Q(s, a, gamma) as a categorical over ``K`` symlog-spaced value bins (AMAGO-2 ``NCriticsTwoHot``).
+
+    Every action space uses the (state, action vector, gamma) input; single categoricals come as one-hots, so
+    E_pi[Q] is estimated from policy samples. ``bins`` (K,) holds the centres in symlog space; the scalar value
+    of a prediction is ``symexp(sum_k softmax(logits)_k bins_k)`` (``icrl.learn.targets.bin_values``).
+    """
+
+    def __init__(self, d_in: int, gammas: tuple[float, ...], action_dim: int, members: int, num_bins: int,
+                 low: float, high: float, hidden: int = 256, n_layers: int = 2) -> None:
+        super().__init__(d_in, gammas, action_dim, members, num_bins, hidden, n_layers)
+        self.register_buffer("bins", symlog_bins(num_bins, low, high), persistent=False)
+
+    def forward(self, s: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        """s (..., D); actions (..., G, A) -> logits over bins (..., C, G, K)."""
+        return self.outputs(s, actions)

@@ -28,6 +28,7 @@ class RolloutStats:
     ret: float
     length: int
     metrics: dict[str, float] = field(default_factory=dict)
+    task: str | None = None  # ``info["task"]`` on the rollout's last step (multi-task envs), else None
 
 
 def make_vector_env(factory: Callable[[], gym.Env], num_envs: int, mode: str = "inline") -> gym.vector.VectorEnv:
@@ -75,6 +76,16 @@ def _episode_metrics(info: dict, i: int) -> dict[str, float]:
     metrics = final.get("episode_metrics", {}) if isinstance(final, dict) else {}
     return {k: float(v[i]) for k, v in metrics.items()
             if not k.startswith("_") and metrics.get(f"_{k}", np.ones(len(v), bool))[i]}
+
+
+def _episode_task(info: dict, i: int) -> str | None:
+    """``final_info["task"]`` of env i (the task protocol of ``icrl.envs.interface``), or None."""
+    final = info.get("final_info", {})
+    if not isinstance(final, dict) or "task" not in final:
+        return None
+    present = final.get("_task")
+    task = final["task"][i]
+    return None if task is None or (present is not None and not present[i]) else str(task)
 
 
 class Collector:
@@ -143,7 +154,8 @@ class Collector:
             if done[i]:
                 if self.keep:
                     finished.append(builder.build(self.env_name))
-                stats.append(RolloutStats(float(self.returns[i]), int(self.lengths[i]), _episode_metrics(info, i)))
+                stats.append(RolloutStats(float(self.returns[i]), int(self.lengths[i]), _episode_metrics(info, i),
+                                          _episode_task(info, i)))
                 self.returns[i], self.lengths[i] = 0.0, 0
                 self.builders[i] = _TrajectoryBuilder()
                 obs, pa, pr, t = _row(next_obs, i)

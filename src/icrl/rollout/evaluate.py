@@ -14,7 +14,7 @@ from icrl.spaces import ActionSpec
 
 
 def summarize(stats: list[RolloutStats], prefix: str) -> dict[str, float]:
-    """Mean return, bottom-quintile return, mean length and the mean of every episode metric."""
+    """Mean return, bottom-quintile return, mean length, the mean of every episode metric, and per task."""
     if not stats:
         return {}
     returns = np.array([s.ret for s in stats])
@@ -31,6 +31,22 @@ def summarize(stats: list[RolloutStats], prefix: str) -> dict[str, float]:
     if len(attempts) > 1 and all(f"attempt_{a}/success" in pooled for a in attempts):
         later = [np.mean(pooled[f"attempt_{a}/success"]) for a in attempts[1:]]
         out[f"{prefix}/success_after_first"] = float(np.mean(later))
+    out.update(_per_task(stats, prefix))
+    return out
+
+
+def _per_task(stats: list[RolloutStats], prefix: str) -> dict[str, float]:
+    """``{prefix}/task/<name>/return`` (and ``/success`` when reported) for rollouts that name their task."""
+    by_task: dict[str, list[RolloutStats]] = defaultdict(list)
+    for s in stats:
+        if s.task is not None:
+            by_task[s.task].append(s)
+    out = {}
+    for task, group in sorted(by_task.items()):
+        out[f"{prefix}/task/{task}/return"] = float(np.mean([s.ret for s in group]))
+        successes = [s.metrics["success"] for s in group if "success" in s.metrics]
+        if successes:
+            out[f"{prefix}/task/{task}/success"] = float(np.mean(successes))
     return out
 
 

@@ -1,0 +1,221 @@
+"""The AMAGO-2 multi-task loss: shapes, the critic's cross-entropy by hand, gradient routing, the sampled value
+baseline, scale-free filter decisions, pure BC and the learner."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+from torch import nn
+
+from icrl.agent import make_agent
+from icrl.config import LearnConfig, ModelConfig, RunConfig
+from icrl.errors import ConfigError
+from icrl.learn import Learner, multitask_loss
+from icrl.learn import multitask as mt
+from icrl.learn.amago import encode_window
+from icrl.learn.targets import bin_values, twohot_labels
+from icrl.nets.heads import BinnedCritic
+from icrl.records import Batch
+from icrl.spaces import ActionSpec, ObsSpec
+
+OBS = ObsSpec({"x": (3,)}, {"x": "float32"})
+SPECS = {"discrete": ActionSpec("discrete", (4,)), "multidiscrete": ActionSpec("multidiscrete", (2, 3)),
+         "box": ActionSpec("box", box_dim=2)}
+B, L, G, C, K = 3, 5, 2, 7, 11  # distinct primes: a swapped axis fails
+
+
+def _agent(kind: str = "discrete", **learn):
+    model = ModelConfig(d_model=16, n_layers=1, n_heads=2, encoder_hidden=16, encoder_out=8, head_hidden=16,
+                        dropout_emb=0.0, dropout_ff=0.0)
+    fields = {"agent": "multitask", "extra_gammas": (0.9,), "num_critics": C, "critic_bins": K,
+              "critic_min_value": -100.0, "critic_max_value": 100.0, **learn}
+    cfg = RunConfig(model=model, learn=LearnConfig(**fields))
+    return make_agent(cfg, OBS, SPECS[kind], max_seq_len=12, max_time_idx=32), cfg.learn
+
+
+def _actions(spec: ActionSpec, shape, gen) -> torch.Tensor:
+    if spec.kind == "box":
+        return torch.rand(*shape, spec.dim, generator=gen) * 2 - 1
+    parts = [torch.nn.functional.one_hot(torch.randint(n, shape, generator=gen), n).float() for n in spec.nvec]
+    return torch.cat(parts, -1)
+
+
+def _batch(spec: ActionSpec, lengths=(L, 4, 2), seed: int = 0) -> Batch:
+    gen = torch.Generator().manual_seed(seed)
+    b, n = len(lengths), max(lengths)
+    valid = torch.arange(n)[None] < torch.tensor(lengths)[:, None]
+    keep = lambda x: x * valid.view(b, n, *([1] * (x.dim() - 2))).to(x.dtype)  # noqa: E731
+    term = torch.zeros(b, n, dtype=torch.bool)
+    term[0, lengths[0] - 1] = True
+    return Batch({"x": keep(torch.randn(b, n, 3, generator=gen))}, keep(_actions(spec, (b, n), gen)),
+                 keep(torch.randn(b, n, generator=gen)), torch.arange(n).repeat(b, 1) * valid, term & valid, valid)
+
+
+def test_every_action_space_gets_a_binned_critic() -> None:
+    for kind in SPECS:
+        agent, _ = _agent(kind)
+        assert isinstance(agent.critic, BinnedCritic) and not agent.discrete_critic
+        assert isinstance(agent.target_critic, BinnedCritic)
+
+
+@pytest.mark.parametrize("kind", list(SPECS))
+def test_shapes_of_targets_labels_logits_and_values(kind) -> None:
+    agent, cfg = _agent(kind)
+    batch = _batch(SPECS[kind], lengths=(L, L, L))
+    w = encode_window(agent, batch)
+    N = B * (L - 1)
+    assert w.s_now.shape[0] == N and w.a_buf.shape == (N, G, SPECS[kind].dim) and w.logp.shape == (N, G)
+    y = mt.binned_td_targets(agent, w.s_next, batch, cfg)
+    assert y.shape == (N, G) and not y.requires_grad
+    assert mt.value_labels(y, agent.critic.bins, cfg).shape == (N, G, K)
+    assert agent.critic(w.s_now, w.a_buf).shape == (N, C, G, K)
+    assert mt.policy_values(agent, w, cfg).shape == (N, C, G)
+    loss, metrics = multitask_loss(agent, batch, cfg)
+    assert loss.shape == () and torch.isfinite(loss) and all(torch.isfinite(v).all() for v in metrics.values())
+
+
+@pytest.mark.parametrize("labels", ["twohot", "hlgauss"])
+def test_critic_loss_is_cross_entropy_against_labels_of_the_target_by_hand(labels) -> None:
+    """One terminal transition: y = reward_multiplier * r for every gamma; CE averaged over members and gammas."""
+    agent, cfg = _agent("discrete", critic_labels=labels)
+    agent.eval()
+    batch = _batch(SPECS["discrete"], lengths=(2,))
+    batch.terminated[0, 1] = True
+    _, metrics = multitask_loss(agent, batch, cfg)
+    s = agent.state_sequence(batch)[0, :1]  # (1, D)
+    logits = agent.critic(s, batch.actions[0, :1].unsqueeze(-2).expand(1, G, 4))  # (1, C, G, K)
+    y = cfg.reward_multiplier * batch.rewards[0, 0] * torch.ones(1, G)
+    target = mt.value_labels(y, agent.critic.bins, cfg)  # (1, G, K)
+    want = -(target.unsqueeze(1) * torch.log_softmax(logits, -1)).sum(-1).mean()
+    assert metrics["critic/loss"].item() == pytest.approx(want.item(), rel=1e-5)
+    assert metrics["q/target_mean"].item() == pytest.approx(y[0, -1].item(), rel=1e-5)
+
+
+@pytest.mark.parametrize("kind", list(SPECS))
+def test_gradients_reach_the_right_modules(kind) -> None:
+    agent, cfg = _agent(kind)
+    multitask_loss(agent, _batch(SPECS[kind]), cfg)[0].backward()
+    for name, p in agent.named_parameters():
+        if name.startswith(("target_actor.", "target_critic.")):
+            assert p.grad is None, name
+    grads = {n: p.grad for n, p in agent.named_parameters() if p.requires_grad}
+    for prefix in ("encoder.", "sequence.", "actor.", "critic."):
+        assert any(g is not None and g.abs().sum() > 0 for n, g in grads.items() if n.startswith(prefix)), prefix
+
+
+@pytest.mark.parametrize("online_coeff", [0.0, 1.0])
+def test_actor_terms_never_train_the_critic(online_coeff) -> None:
+    """Filtered BC (and the optional DPG term) reach actor and encoders; the critic only learns from its CE."""
+    agent, cfg = _agent("box", critic_loss_weight=0.0, online_coeff=online_coeff)
+    multitask_loss(agent, _batch(SPECS["box"]), cfg)[0].backward()
+    for name, p in agent.critic.named_parameters():
+        assert p.grad is None or p.grad.abs().max() == 0, name
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in agent.actor.parameters())
+
+
+def test_dpg_term_reaches_the_actor_through_its_samples() -> None:
+    agent, cfg = _agent("box", critic_loss_weight=0.0, online_coeff=1.0, offline_coeff=0.0)
+    multitask_loss(agent, _batch(SPECS["box"]), cfg)[0].backward()
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in agent.actor.parameters())
+
+
+def test_sampled_baseline_estimates_the_policy_expectation() -> None:
+    """mean_k value(Q(s, a_k)), a_k ~ pi, approaches the exact sum_a pi(a) value(Q(s, a)) for a categorical."""
+    agent, cfg = _agent("discrete", actor_samples=600)
+    w = encode_window(agent, _batch(SPECS["discrete"]))
+    torch.manual_seed(0)
+    sampled = mt.policy_values(agent, w, cfg).detach()  # (N, C, G)
+    N = w.s_now.shape[0]
+    exact = torch.zeros_like(sampled)
+    with torch.no_grad():
+        for a in range(4):
+            onehot = torch.nn.functional.one_hot(torch.full((N, G), a), 4).float()
+            exact += w.pi.probs[..., a].unsqueeze(-2) * bin_values(agent.critic(w.s_now, onehot), agent.critic.bins)
+    spread = exact.abs().max()
+    assert (sampled - exact).abs().max() < 0.1 * spread
+
+
+def _filter_mask(agent, batch: Batch, cfg: LearnConfig, monkeypatch) -> tuple[torch.Tensor, dict]:
+    """The filter weights the loss itself computes (recorded from its call of ``bc_weights``), and its metrics."""
+    seen = []
+    original = mt.bc_weights
+
+    def spy(*args):
+        seen.append(original(*args))
+        return seen[-1]
+
+    with monkeypatch.context() as patch:
+        patch.setattr(mt, "bc_weights", spy)
+        torch.manual_seed(0)  # the same policy samples for every call
+        _, metrics = multitask_loss(agent, batch, cfg)
+    assert len(seen) == 1
+    return seen[0], metrics
+
+
+@pytest.mark.parametrize("kind", ["discrete", "box"])
+def test_scaling_rewards_by_1000_leaves_filter_decisions_unchanged(kind, monkeypatch) -> None:
+    """Same network state, rewards r and 1000 r: the TD targets scale, the filter's decisions do not.
+
+    The rewards reach the filter only through the encoder's (normalised) previous-reward input and through
+    what the critic learned; neither the targets nor any return statistic enters the decision.
+    """
+    agent, cfg = _agent(kind, critic_min_value=-1e5, critic_max_value=1e5)
+    batch = _batch(SPECS[kind], lengths=(L, L, L), seed=4)
+    scaled = copy.deepcopy(batch)
+    scaled.prev_reward = batch.prev_reward * 1000.0
+    mask, m = _filter_mask(copy.deepcopy(agent), batch, cfg, monkeypatch)
+    mask_scaled, m_scaled = _filter_mask(copy.deepcopy(agent), scaled, cfg, monkeypatch)
+    assert abs(m_scaled["q/target_mean"].item()) > 100 * abs(m["q/target_mean"].item())  # the targets did scale
+    assert 0 < mask.sum() < mask.numel()  # some actions are imitated, some are not
+    assert torch.equal(mask, mask_scaled)
+
+
+class _ValueCritic(nn.Module):
+    """A critic that has learned Q(s, a) = scale * v(s, a) exactly: logits of the two-hot labels of that value."""
+
+    def __init__(self, bins: torch.Tensor, scale: float) -> None:
+        super().__init__()
+        self.register_buffer("bins", bins)
+        self.scale = scale
+
+    def forward(self, s: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        v = s[..., :1] + (actions * torch.arange(1, actions.shape[-1] + 1)).sum(-1)  # (N, G)
+        v = v.unsqueeze(-2) + 0.1 * torch.arange(C).view(C, 1)  # members disagree a little: (N, C, G)
+        return torch.log(twohot_labels(self.scale * v, self.bins).clamp_min(1e-30))
+
+
+def test_filter_decisions_ignore_the_scale_of_learned_values(monkeypatch) -> None:
+    """A critic that learned 1000x larger values (as it would from 1000x rewards) imitates the same actions."""
+    agent, cfg = _agent("discrete", critic_min_value=-1e5, critic_max_value=1e5)
+    batch = _batch(SPECS["discrete"], lengths=(L, L, L), seed=2)
+    masks = []
+    for scale in (1.0, 1000.0):
+        scaled_agent = copy.deepcopy(agent)
+        scaled_agent.critic = _ValueCritic(agent.critic.bins, scale)
+        masks.append(_filter_mask(scaled_agent, batch, cfg, monkeypatch)[0])
+    assert 0 < masks[0].sum() < masks[0].numel()
+    assert torch.equal(masks[0], masks[1])
+
+
+def test_pure_behaviour_cloning_skips_the_critic() -> None:
+    agent, cfg = _agent("discrete", fake_filter=True)
+    loss, metrics = multitask_loss(agent, _batch(SPECS["discrete"]), cfg)
+    loss.backward()
+    assert all(p.grad is None for p in agent.critic.parameters())
+    assert loss.item() == pytest.approx(-metrics["actor/logp"].item(), rel=1e-6)
+
+
+def test_learner_updates_and_refuses_a_mismatched_agent() -> None:
+    agent, cfg = _agent("multidiscrete", lr=1e-3, warmup_steps=1, tau=0.5)
+    learner = Learner(agent, cfg)
+    batch = _batch(SPECS["multidiscrete"])
+    before = [p.clone() for p in agent.target_critic.parameters()]
+    losses = [float(learner.update(batch)["critic/loss"]) for _ in range(30)]
+    assert all(torch.isfinite(torch.tensor(losses)))
+    assert losses[-1] < losses[0]  # the classifier fits the (moving) labels of a fixed batch
+    assert any(not torch.equal(a, b) for a, b in zip(before, agent.target_critic.parameters()))
+    amago_agent, _ = _agent("multidiscrete", agent="amago")
+    with pytest.raises(ConfigError, match="learn.agent='multitask'"):
+        Learner(amago_agent, cfg)
