@@ -33,13 +33,13 @@ Critic = DiscreteCritic | ContinuousCritic | BinnedCritic
 
 class Agent(nn.Module):
     def __init__(self, encoder: TimestepEncoder, sequence: SequenceModel, actor: Actor, critic: Critic,
-                 family: PolicyFamily, gammas: tuple[float, ...]) -> None:
+                 family: PolicyFamily, gammas: tuple[float, ...], popart: PopArt | None = None) -> None:
         super().__init__()
         self.encoder, self.sequence, self.actor, self.critic = encoder, sequence, actor, critic
         self.family = family
         self.gammas = gammas
         self.register_buffer("gamma_values", torch.tensor(gammas, dtype=torch.float32), persistent=False)
-        self.popart = PopArt(len(gammas))
+        self.popart = popart if popart is not None else PopArt(len(gammas))
         self.target_actor = copy.deepcopy(actor).requires_grad_(False)
         self.target_critic = copy.deepcopy(critic).requires_grad_(False)
 
@@ -101,7 +101,8 @@ def make_agent(cfg: RunConfig, obs_spec: ObsSpec, action_spec: ActionSpec, max_s
     family = make_policy_family(action_spec)
     actor = Actor(sequence.out_dim, len(gammas), family, m.head_hidden, m.head_layers)
     critic = make_critic(cfg, sequence.out_dim, family)
-    return Agent(encoder, sequence, actor, critic, family, gammas)
+    popart = PopArt(len(gammas), beta=cfg.learn.popart_beta, enabled=cfg.learn.popart)
+    return Agent(encoder, sequence, actor, critic, family, gammas, popart)
 
 
 def make_critic(cfg: RunConfig, d_in: int, family: PolicyFamily) -> Critic:

@@ -122,8 +122,8 @@ class LearnConfig:
     exp_beta: float = 1.0  # temperature of the exponential filter
     exp_clip: float = 100.0  # upper clip of exponential filter weights
     fake_filter: bool = False  # pure behaviour cloning (filter = 1)
-    popart: bool = True
-    popart_beta: float = 5e-4
+    popart: bool = True  # normalise critic targets per gamma (PopArt); false: the critic regresses on raw targets
+    popart_beta: float = 5e-4  # PopArt moment-tracking rate
     use_target_actor: bool = True
     # K_a: policy samples for E_pi[Q] in the actor loss (amago 1, continuous actions only; multitask 3, every
     # action space: the value baseline of the BC filter)

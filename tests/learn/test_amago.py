@@ -145,6 +145,18 @@ def test_popart_preserves_outputs_and_tracks_moments() -> None:
     assert torch.allclose(popart.normalize(y), torch.zeros(1, 2), atol=1e-2)
 
 
+def test_popart_config_fields_reach_the_agent() -> None:
+    agent, _ = _agent("discrete", popart_beta=0.25)
+    assert agent.popart.beta == 0.25 and agent.popart.enabled
+    off, cfg = _agent("discrete", popart=False)
+    y = torch.tensor([[30.0, -7.0], [50.0, 1.0]])
+    for _ in range(3):
+        off.popart.update_stats(y)
+    x = torch.randn(4, 2)
+    assert torch.equal(off.popart(x), x) and torch.equal(off.popart.denormalize(x), x)
+    assert torch.equal(off.popart.normalize(y), y)  # learn.popart=false: the critic regresses on raw targets
+
+
 def test_learner_warmup_polyak_and_non_finite_loss() -> None:
     agent, cfg = _agent("discrete", lr=1e-3, warmup_steps=4, tau=0.25)
     learner = Learner(agent, cfg)

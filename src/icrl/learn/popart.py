@@ -3,7 +3,8 @@
 The critic's raw output ``x`` is read as a normalised value ``w x + b``; in reward units it is
 ``sigma (w x + b) + mu``. When the running moments of the TD targets change, ``w`` and ``b`` are rescaled so that
 every denormalised output stays exactly the same ("preserving outputs precisely"). ``w`` and ``b`` are buffers,
-not learned. The gamma axis G is always the last axis of the tensors given here.
+not learned. The gamma axis G is always the last axis of the tensors given here. ``enabled=False``
+(``learn.popart=false``) makes every map the identity: sigma 1, mu 0, statistics never move.
 """
 
 from __future__ import annotations
@@ -13,11 +14,11 @@ from torch import nn
 
 
 class PopArt(nn.Module):
-    def __init__(self, num_gammas: int, beta: float = 5e-4, init_nu: float = 100.0) -> None:
+    def __init__(self, num_gammas: int, beta: float = 5e-4, init_nu: float = 100.0, enabled: bool = True) -> None:
         super().__init__()
-        self.beta = beta
+        self.beta, self.enabled = beta, enabled
         self.register_buffer("mu", torch.zeros(num_gammas))
-        self.register_buffer("nu", torch.full((num_gammas,), init_nu))
+        self.register_buffer("nu", torch.full((num_gammas,), init_nu if enabled else 1.0))
         self.register_buffer("w", torch.ones(num_gammas))
         self.register_buffer("b", torch.zeros(num_gammas))
         self.register_buffer("t", torch.ones((), dtype=torch.long))
@@ -41,7 +42,7 @@ class PopArt(nn.Module):
     @torch.no_grad()
     def update_stats(self, y: torch.Tensor) -> None:
         """y (N, G): the batch's valid targets in reward units. Moves mu, nu; rescales w, b to keep outputs."""
-        if y.shape[0] == 0:
+        if y.shape[0] == 0 or not self.enabled:
             return
         mean = y.mean(0)
         sq_mean = (y**2).mean(0)
