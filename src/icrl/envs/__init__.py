@@ -7,6 +7,7 @@ from icrl.envs.builtin.tmaze import make_tmaze
 from icrl.envs.interface import RESERVED_KEYS, InContextEnv, split_observation, wrap
 from icrl.envs.registry import list_envs, make_env, register_env, register_env_family
 from icrl.envs.suites.aib import make_aib
+from icrl.envs.suites.crafter import make_crafter_instructions
 from icrl.envs.suites.halfcheetah_vel import make_halfcheetah_vel
 from icrl.envs.suites.popgym import make_popgym
 from icrl.envs.suites.popgym_multitask import make_popgym_multitask
@@ -24,6 +25,9 @@ register_env("halfcheetah-vel", "HalfCheetah with a hidden target velocity, seve
              "(kwargs: episodes, episode_length)", extra="mujoco", factory=make_halfcheetah_vel)
 register_env("popgym-multitask", "one of several POPGym tasks per episode, padded spaces, per-task metrics "
              "(kwargs: tasks, truncation_is_terminal)", extra="popgym", factory=make_popgym_multitask)
+register_env("crafter-instructions", "Crafter by instruction: complete k achievements in order; hindsight "
+             "relabeling ready (kwargs: goals, min_goals, distribution, instructions, image_size, area, time_limit, "
+             "inventory, goal_format)", extra="crafter", factory=make_crafter_instructions)
 register_env_family("popgym/", make_popgym, "any POPGym env by class name, e.g. popgym/RepeatPreviousEasy "
                     "(kwargs: truncation_is_terminal)", extra="popgym")
 register_env_family("aib/", make_aib, "Actuator Inversion Benchmark: aib/di, aib/di-friction, aib/cartpole, "
