@@ -149,7 +149,7 @@ EXPERTS = {"CartPole-v1": CartPoleExpert, "testing-remember-first": RememberFirs
            "testing-continuous": ContinuousTargetExpert}
 
 
-def record_expert_dataset(env_name: str, dataset_id: str, episodes: int, root: Path | None = None,
+def record_expert_dataset(env_name: str, dataset_id: str, episodes: int, root: Path | str | None = None,
                           noise: float = 0.0, seed: int = 0, **env_kwargs) -> Path:
     """Record ``episodes`` of the scripted expert of ``env_name`` (``EXPERTS``) as a Minari dataset.
 

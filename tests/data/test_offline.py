@@ -141,3 +141,12 @@ def test_converter_encodes_discrete_and_multibinary_like_the_agent() -> None:
     np.testing.assert_array_equal(traj.terminated, [False, False, True])
     with pytest.raises(DataError, match="T\\+1"):
         conv(Episode(np.array([1, 2]), ep.actions, ep.rewards, ep.terminations, ep.truncations))
+
+
+def test_a_relative_root_and_folder_work_like_absolute_ones(tmp_path, monkeypatch) -> None:
+    _minari()
+    monkeypatch.chdir(tmp_path)
+    folder = write_dataset("rel-v0", _episodes(), OBS_SPACE, ACT_SPACE, root="datasets")
+    assert folder == tmp_path / "datasets" / "rel-v0"
+    store = TrajectoryStore(tmp_path / "buffer", capacity_steps=100)
+    assert import_dataset(store, "rel", "datasets/rel-v0").episodes == 3

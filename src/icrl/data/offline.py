@@ -186,13 +186,13 @@ def import_dataset(store: TrajectoryStore, name: str, source: str,
 
 
 @contextlib.contextmanager
-def _minari_root(root: Path | None):
+def _minari_root(root: Path | str | None):
     """Point Minari at ``root`` (its ``MINARI_DATASETS_PATH``) for the duration of the block."""
     if root is None:
         yield
         return
     before = os.environ.get("MINARI_DATASETS_PATH")
-    os.environ["MINARI_DATASETS_PATH"] = str(root)
+    os.environ["MINARI_DATASETS_PATH"] = str(Path(root).resolve())  # Minari mishandles relative roots
     try:
         yield
     finally:
@@ -203,7 +203,7 @@ def _minari_root(root: Path | None):
 
 
 def write_dataset(dataset_id: str, episodes: list[Episode], observation_space: gym.Space, action_space: gym.Space,
-                  root: Path | None = None, description: str = "written by icrl") -> Path:
+                  root: Path | str | None = None, description: str = "written by icrl") -> Path:
     """Write ``episodes`` as the Minari dataset ``dataset_id`` (``name-vN``) under ``root`` (default: Minari's
     root); returns the dataset's folder, which ``import_dataset`` and ``replay.datasets`` accept as a source."""
     minari = _minari()
@@ -224,7 +224,7 @@ def write_dataset(dataset_id: str, episodes: list[Episode], observation_space: g
             raise DataError(f"writing a Minari dataset needs {err.name or err}; install `{EXTRA_HINT}`.") from err
         except ValueError as err:
             raise DataError(f"cannot write Minari dataset {dataset_id!r}: {err}") from err
-        return Path(get_dataset_path(dataset_id))
+        return Path(get_dataset_path(dataset_id)).resolve()
 
 
 def rollout_episodes(env: gym.Env, policy: Callable[[Any, np.random.Generator], Any], episodes: int,
@@ -258,7 +258,7 @@ def rollout_episodes(env: gym.Env, policy: Callable[[Any, np.random.Generator], 
 
 
 def record_dataset(dataset_id: str, env: gym.Env, policy: Callable[[Any, np.random.Generator], Any], episodes: int,
-                   root: Path | None = None, seed: int = 0) -> Path:
+                   root: Path | str | None = None, seed: int = 0) -> Path:
     """Roll out ``policy`` in ``env`` (``rollout_episodes``) and write the episodes as a Minari dataset."""
     data = rollout_episodes(env, policy, episodes, seed)
     return write_dataset(dataset_id, data, env.observation_space, env.action_space, root,
