@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, get_args, get_type_hints
 
 from icrl.errors import ConfigError
@@ -198,8 +200,18 @@ class ReplayConfig:
     relabel_prob: float = 0.0
     relabeler: str = "goal-sequence"  # registered relabeler (icrl.data.relabel.register_relabeler for your own)
     relabel_kwargs: dict = field(default_factory=dict)  # relabeler arguments, e.g. {"fill": "all"}
+    # Offline data (method 4.5, icrl.data.offline): Minari datasets imported once into buffer/protected/<name>/
+    # (never evicted) and sampled as a mixture with the online buffer, e.g. [{"source": "D4RL/door/human-v2",
+    # "weight": 0.8}]. source: a dataset folder or an id in the local Minari root (never downloaded); weight
+    # (default 1): relative share of windows; name (default from source): the directory. Needs icrl[offline].
+    datasets: tuple = ()
+    online_weight: float = 1.0  # with datasets: relative share of windows from the online buffer (FIFO, protected/)
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "datasets", _resolve_datasets(self.datasets))
+        _positive("replay.online_weight", self.online_weight, allow_zero=True)
+        _require(not self.datasets or self.online_weight + sum(d["weight"] for d in self.datasets) > 0,
+                 "replay.online_weight", self.online_weight, "> 0 when every dataset weight is 0")
         _positive("replay.capacity_steps", self.capacity_steps)
         _positive("replay.min_steps", self.min_steps, allow_zero=True)
         _choice("replay.padded_sampling", self.padded_sampling, ("none", "left", "right", "both"))
@@ -209,6 +221,27 @@ class ReplayConfig:
         _require(isinstance(self.relabeler, str) and self.relabeler != "", "replay.relabeler", self.relabeler,
                  "a registered relabeler name, e.g. 'goal-sequence'")
         _require(isinstance(self.relabel_kwargs, dict), "replay.relabel_kwargs", self.relabel_kwargs, "a JSON object")
+
+
+def _resolve_datasets(items: Any) -> tuple:
+    """``replay.datasets`` entries with every key filled in ({"source", "weight", "name"}), names unique."""
+    _require(isinstance(items, (tuple, list)), "replay.datasets", items, 'a list like [{"source": ID, "weight": 1}]')
+    out = []
+    for item in items:
+        ok = isinstance(item, dict) and isinstance(item.get("source"), str) and item["source"] != "" \
+            and set(item) <= {"source", "weight", "name"}
+        _require(ok, "replay.datasets", item, 'entries {"source": ID_OR_FOLDER, "weight": W, "name": NAME}')
+        source = item["source"]
+        default = Path(source).name if source.startswith(("/", ".", "~")) else source
+        name = item.get("name") or re.sub(r"[^A-Za-z0-9._-]+", "-", default).strip(".-")
+        _require(bool(re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name)) and name != "online", "replay.datasets",
+                 name, "names of letters, digits, '.', '_', '-' (not 'online')")
+        weight = item.get("weight", 1.0)
+        _require(isinstance(weight, (int, float)) and weight >= 0, "replay.datasets", weight, "weights >= 0")
+        out.append({"source": source, "weight": float(weight), "name": name})
+    names = [d["name"] for d in out]
+    _require(len(set(names)) == len(names), "replay.datasets", names, "distinct names (set \"name\")")
+    return tuple(out)
 
 
 @dataclass(frozen=True)
@@ -237,7 +270,8 @@ class ExplorationConfig:
 @dataclass(frozen=True)
 class TrainConfig:
     epochs: int = 100
-    steps_per_epoch: int = 100  # env steps per training env per epoch
+    steps_per_epoch: int = 100  # env steps per training env per epoch (0: pure offline, no collection)
+    start_collecting_at_epoch: int = 0  # no env steps before this epoch: offline learning from stored data first
     updates_per_epoch: int = 100  # gradient updates per epoch
     eval_every: int = 2  # evaluate every N epochs (0 = never; always at the last epoch)
     eval_episodes: int = 48  # finished evaluation rollouts per evaluation
@@ -253,6 +287,7 @@ class TrainConfig:
     def __post_init__(self) -> None:
         _positive("train.epochs", self.epochs)
         _positive("train.steps_per_epoch", self.steps_per_epoch, allow_zero=True)
+        _positive("train.start_collecting_at_epoch", self.start_collecting_at_epoch, allow_zero=True)
         _positive("train.updates_per_epoch", self.updates_per_epoch, allow_zero=True)
         _positive("train.eval_every", self.eval_every, allow_zero=True)
         _positive("train.eval_episodes", self.eval_episodes)

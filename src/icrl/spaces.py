@@ -12,12 +12,16 @@ That vector is what the sequence model reads as "previous action" and what the c
 Side keys: observation keys that start with ``_`` (``SIDE_KEY_PREFIX``; e.g. ``_achieved``, the goals achieved at
 each step, read by hindsight relabeling) travel with the observation and are stored with trajectories, but
 ``ObsSpec`` leaves them out (the networks never read them) and training windows drop them.
+
+``obs_converter`` and ``action_converter`` turn an env's own spaces into the agent's (one definition, used by the
+env wrapper for live steps and by ``icrl.data.offline`` for recorded datasets, so both give identical arrays).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import gymnasium as gym
 import numpy as np
@@ -131,3 +135,83 @@ class ObsSpec:
     def is_image(self, key: str) -> bool:
         """A uint8 observation with 3 axes (H, W, C) is treated as an image."""
         return self.dtypes[key] == "uint8" and len(self.shapes[key]) == 3
+
+
+def obs_converter(space: gym.Space, key: str) -> tuple[gym.spaces.Box, Callable[[Any], np.ndarray]]:
+    """(Box space the networks read, function raw observations (N, ...) -> arrays (N, ...)) for one entry.
+
+    Box stays Box (uint8 kept, everything else float32); Discrete and MultiDiscrete become one-hot floats;
+    MultiBinary becomes a flat float vector. The function takes a batch (leading axis N): the env wrapper passes
+    one observation as a batch of one, the dataset importer (``icrl.data.offline``) a whole episode.
+    """
+    if isinstance(space, gym.spaces.Box):
+        dtype = np.uint8 if space.dtype == np.uint8 else np.float32
+        low = space.low if dtype == np.uint8 else space.low.astype(np.float32)
+        high = space.high if dtype == np.uint8 else space.high.astype(np.float32)
+        return gym.spaces.Box(low, high, space.shape, dtype), lambda x: np.asarray(x, dtype=dtype)
+    if isinstance(space, gym.spaces.Discrete):
+        n, start = int(space.n), int(space.start)
+        eye = np.eye(n, dtype=np.float32)
+        return gym.spaces.Box(0.0, 1.0, (n,), np.float32), lambda x: eye[np.asarray(x).astype(np.int64) - start]
+    if isinstance(space, gym.spaces.MultiDiscrete) and space.nvec.ndim == 1:
+        spec = ActionSpec("multidiscrete", tuple(int(n) for n in space.nvec))
+        start = np.asarray(getattr(space, "start", 0))
+        return gym.spaces.Box(0.0, 1.0, (spec.dim,), np.float32), lambda x: spec.encode(np.asarray(x) - start)
+    if isinstance(space, gym.spaces.MultiBinary):
+        size = int(np.prod(space.shape))
+        return gym.spaces.Box(0.0, 1.0, (size,), np.float32), \
+            lambda x: np.asarray(x, np.float32).reshape(-1, size)
+    raise SpaceError(f"Unsupported observation space {space!r} at key {key!r}; icrl supports "
+                     f"{SUPPORTED_OBSERVATIONS} observations. Flatten or convert it with a gymnasium wrapper.")
+
+
+@dataclass(frozen=True)
+class ActionConverter:
+    """The agent's normalised action space and the maps between it and the env's own actions.
+
+    Attributes:
+        space: normalised space (Discrete / MultiDiscrete from 0, MultiBinary as MultiDiscrete([2] * n), Box in
+            [-1, 1]); ``ActionSpec.from_space(space)`` encodes it.
+        to_env: one normalised action -> the env's action (Box rescaled to [low, high], passed through unscaled
+            when a bound is infinite).
+        from_env: env actions (N, ...) -> normalised actions (N,) / (N, k) / (N, d): the inverse, for recorded
+            data (Box clipped to [-1, 1] like the agent's own actions).
+    """
+
+    space: gym.Space
+    to_env: Callable[[Any], Any]
+    from_env: Callable[[Any], np.ndarray]
+
+
+def action_converter(space: gym.Space) -> ActionConverter:
+    """How the agent's normalised actions map to ``space`` and back (``ActionConverter``)."""
+    if isinstance(space, (gym.spaces.Discrete, gym.spaces.MultiDiscrete)):
+        ActionSpec.from_space(space)  # validates shape
+        start = getattr(space, "start", 0)
+
+        def to_env(a):
+            return (np.asarray(a) + start).astype(space.dtype) if np.ndim(start) else int(a) + int(start)
+
+        return ActionConverter(space, to_env, lambda a: (np.asarray(a) - start).astype(np.int64))
+    if isinstance(space, gym.spaces.MultiBinary):
+        n = int(np.prod(space.shape))
+        return ActionConverter(gym.spaces.MultiDiscrete([2] * n),
+                               lambda a: np.asarray(a, dtype=space.dtype).reshape(space.shape),
+                               lambda a: np.asarray(a, np.int64).reshape(-1, n))
+    if isinstance(space, gym.spaces.Box):
+        ActionSpec.from_space(space)
+        low, high = space.low.astype(np.float64), space.high.astype(np.float64)
+        finite = bool(np.all(np.isfinite(low)) and np.all(np.isfinite(high)))
+
+        def to_env(a):
+            a = np.clip(np.asarray(a, np.float64), -1.0, 1.0)
+            out = low + (a + 1.0) * 0.5 * (high - low) if finite else a
+            return out.astype(space.dtype)
+
+        def from_env(a):
+            a = np.asarray(a, np.float64)
+            a = 2.0 * (a - low) / np.where(high > low, high - low, 1.0) - 1.0 if finite else a
+            return np.clip(a, -1.0, 1.0).astype(np.float32)
+
+        return ActionConverter(gym.spaces.Box(-1.0, 1.0, space.shape, np.float32), to_env, from_env)
+    raise SpaceError(f"Unsupported action space {space!r}; icrl supports {SUPPORTED_ACTIONS} actions.")

@@ -11,6 +11,12 @@ Hindsight relabeling (``icrl.data.relabel``), when configured, rewrites a share 
 before their windows are cut (relabeling needs the whole rollout); its draws come from a second RNG seeded by
 ``(seed, batch_index, 1)``, so with a share of 0 the batches are exactly those of a sampler without relabeler.
 Side keys (``icrl.spaces.is_side_key``, e.g. ``_achieved``) never reach a window.
+
+Mixture of datasets (method 4.5): with ``source_weights`` (source name -> weight, ``icrl.data.store`` sources),
+each window first draws its source with probability proportional to the weights of the sources that hold data
+(renormalised: before collection starts, only the datasets), then a trajectory of that source uniformly (or by
+length), then the window. Sources without a weight are not sampled. Without ``source_weights`` every file is
+pooled (one source).
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from __future__ import annotations
 import queue
 import threading
 from collections import OrderedDict
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -76,19 +83,62 @@ def collate(windows: list[Trajectory]) -> Batch:
                  t(_pad([w.terminated for w in windows], length)), t(valid), [w.env_name for w in windows])
 
 
-class WindowSampler:
-    """Batches of random windows from a ``TrajectoryStore`` (FIFO and protected files pooled).
+@dataclass(frozen=True)
+class MixtureSource:
+    """One source of a mixture, as sampled now.
 
-    ``relabeler`` rewrites each sampled trajectory with probability ``relabel_prob`` (hindsight relabeling).
+    Attributes:
+        name: source name (``icrl.data.store.ONLINE`` or a dataset directory).
+        share: probability that a window comes from it (weights renormalised over sources that hold data).
+        members: indices of its trajectories in the sampler's entry list.
+        probs: probabilities of its members (None: uniform).
+    """
+
+    name: str
+    share: float
+    members: np.ndarray
+    probs: np.ndarray | None
+
+
+def _file_probs(entries: list[StoredTrajectory], by_length: bool) -> np.ndarray | None:
+    lengths = np.array([e.length for e in entries], dtype=np.float64)
+    return lengths / lengths.sum() if by_length and len(entries) else None
+
+
+def make_mixture(entries: list[StoredTrajectory], weights: dict[str, float],
+                 by_length: bool = False) -> tuple[list[StoredTrajectory], list[MixtureSource]]:
+    """(sampled entries, sources) from the store's index: sources with weight > 0 that hold data, shares summing
+    to 1; entries of other sources are left out."""
+    groups: dict[str, list[StoredTrajectory]] = {}
+    for e in entries:
+        if weights.get(e.source, 0.0) > 0:
+            groups.setdefault(e.source, []).append(e)
+    total = sum(weights[name] for name in groups)
+    kept: list[StoredTrajectory] = []
+    sources = []
+    for name in sorted(groups):
+        members = np.arange(len(kept), len(kept) + len(groups[name]))
+        kept += groups[name]
+        sources.append(MixtureSource(name, weights[name] / total, members, _file_probs(groups[name], by_length)))
+    return kept, sources
+
+
+class WindowSampler:
+    """Batches of random windows from a ``TrajectoryStore`` (all files pooled, or a weighted mixture of sources).
+
+    ``relabeler`` rewrites each sampled trajectory with probability ``relabel_prob`` (hindsight relabeling);
+    ``source_weights`` (source name -> weight >= 0) samples sources in those proportions (module docstring).
     """
 
     def __init__(self, store: TrajectoryStore, batch_size: int, max_seq_len: int, padded_sampling: str = "none",
                  weight_by_length: bool = False, seed: int = 0, cache_trajectories: int = 20_000,
-                 relabeler: Relabeler | None = None, relabel_prob: float = 0.0) -> None:
+                 relabeler: Relabeler | None = None, relabel_prob: float = 0.0,
+                 source_weights: dict[str, float] | None = None) -> None:
         self.store, self.batch_size, self.max_seq_len = store, batch_size, max_seq_len
         self.mode, self.weight_by_length, self.seed = padded_sampling, weight_by_length, seed
         self.cache_size = cache_trajectories
         self.relabeler, self.relabel_prob = relabeler, relabel_prob
+        self.source_weights = dict(source_weights) if source_weights is not None else None
         self._cache: OrderedDict[str, Trajectory] = OrderedDict()
         self._lock = threading.Lock()
         self.batches_drawn = 0
@@ -98,15 +148,32 @@ class WindowSampler:
         """Pick up the store's current index (call after writing or evicting)."""
         entries = self.store.index()
         live = {str(e.path) for e in entries}
+        sources = None
+        if self.source_weights is not None:
+            entries, sources = make_mixture(entries, self.source_weights, self.weight_by_length)
         with self._lock:
             self._entries: list[StoredTrajectory] = entries
-            lengths = np.array([e.length for e in entries], dtype=np.float64)
-            self._probs = lengths / lengths.sum() if self.weight_by_length and len(entries) else None
+            self._sources: list[MixtureSource] | None = sources
+            self._probs = _file_probs(entries, self.weight_by_length)
             for key in [k for k in self._cache if k not in live]:
                 del self._cache[key]
 
     def ready(self, min_steps: int) -> bool:
+        """True once the sampled trajectories (mixture: of sources with weight > 0) hold ``min_steps`` steps."""
         return len(self._entries) > 0 and sum(e.length for e in self._entries) >= min_steps
+
+    def source_shares(self) -> dict[str, float]:
+        """Probability of each source now (one pooled source ``all`` without a mixture)."""
+        with self._lock:
+            sources = self._sources
+        return {"all": 1.0} if sources is None else {s.name: s.share for s in sources}
+
+    def _pick(self, rng: np.random.Generator, n_entries: int, probs, sources) -> list[int]:
+        """Indices of the ``batch_size`` trajectories of a batch: pooled, or source first, then a member."""
+        if sources is None:
+            return list(rng.choice(n_entries, size=self.batch_size, p=probs))
+        which = rng.choice(len(sources), size=self.batch_size, p=[s.share for s in sources])
+        return [int(sources[k].members[rng.choice(len(sources[k].members), p=sources[k].probs)]) for k in which]
 
     def _load(self, entry: StoredTrajectory) -> Trajectory:
         key = str(entry.path)
@@ -127,11 +194,11 @@ class WindowSampler:
         if batch_index is None:
             batch_index, self.batches_drawn = self.batches_drawn, self.batches_drawn + 1
         with self._lock:
-            entries, probs = self._entries, self._probs
+            entries, probs, sources = self._entries, self._probs, self._sources
         if not entries:
             raise DataError(f"the replay buffer at {self.store.root} is empty; collect data before sampling.")
         rng = np.random.default_rng([self.seed, batch_index])
-        picks = rng.choice(len(entries), size=self.batch_size, p=probs)
+        picks = self._pick(rng, len(entries), probs, sources)
         trajs = [self._load(entries[i]) for i in picks]  # cached objects: relabeling returns new ones
         if self.relabeler is not None and self.relabel_prob > 0:
             relabel_rng = np.random.default_rng([self.seed, batch_index, 1])

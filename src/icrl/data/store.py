@@ -2,8 +2,12 @@
 
 Layout::
 
-    root/fifo/       new rollouts; the oldest are deleted once the FIFO holds more than ``capacity_steps``
-    root/protected/  user data (demonstrations, old runs): sampled like the rest, never deleted
+    root/fifo/              new rollouts; the oldest are deleted once the FIFO holds more than ``capacity_steps``
+    root/protected/         user data (demonstrations, old runs): sampled like the rest, never deleted
+    root/protected/<name>/  an imported dataset (``icrl.data.offline``): never deleted, its own mixture source
+
+Every file belongs to a *source*: ``ONLINE`` for the FIFO and files placed directly in ``protected/``, the
+directory name for a dataset directory. The sampler can weight sources (``WindowSampler(source_weights=...)``).
 
 File names carry a monotonic sequence number, the env name and the number of transitions
 (``000000000042_meta-frozen-lake_125.npz``), so listing never opens files and FIFO order never depends on
@@ -13,6 +17,7 @@ clocks. Files are uncompressed ``.npz`` read with ``allow_pickle=False``.
 from __future__ import annotations
 
 import re
+import shutil
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +30,16 @@ from icrl.records import Trajectory
 
 _NAME = re.compile(r"^(\d{12})_(.*)_(\d+)\.npz$")
 _REQUIRED = ("prev_action", "prev_reward", "time_idx", "terminated")
+_SOURCE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+ONLINE = "online"  # the source of FIFO files and of files placed directly in protected/
+
+
+def check_source_name(name: str) -> str:
+    """A dataset source name must be a plain directory name and not ``ONLINE``; returns it."""
+    if not isinstance(name, str) or not _SOURCE.match(name) or name == ONLINE:
+        raise DataError(f"dataset name {name!r} is invalid: use letters, digits, '.', '_' and '-' (not starting "
+                        f"with '.' or '-'), and not {ONLINE!r}.")
+    return name
 
 
 @dataclass(frozen=True)
@@ -33,6 +48,7 @@ class StoredTrajectory:
     seq: int
     length: int  # transitions
     protected: bool
+    source: str = ONLINE  # ONLINE, or the name of the dataset directory under protected/
 
 
 def _sanitise(name: str) -> str:
@@ -51,9 +67,19 @@ class TrajectoryStore:
         self.clean_partial()
         self.rescan()
 
+    def _directories(self) -> list[tuple[Path, bool, str]]:
+        """(directory, protected, source) of the FIFO, protected/ and every dataset directory in it."""
+        datasets = sorted(p for p in self.protected_dir.iterdir() if p.is_dir() and _SOURCE.match(p.name))
+        return [(self.fifo_dir, False, ONLINE), (self.protected_dir, True, ONLINE),
+                *((d, True, d.name) for d in datasets)]
+
+    def source_dir(self, source: str) -> Path:
+        """Directory of a dataset source (``protected/<source>``); not created."""
+        return self.protected_dir / check_source_name(source)
+
     def clean_partial(self) -> int:
         """Delete temporary files left by a writer that was killed mid-write."""
-        stale = [p for d in (self.fifo_dir, self.protected_dir) for p in d.iterdir() if is_temp(p)]
+        stale = [p for d, _, _ in self._directories() for p in d.iterdir() if is_temp(p)]
         for p in stale:
             p.unlink(missing_ok=True)
         return len(stale)
@@ -61,11 +87,11 @@ class TrajectoryStore:
     def rescan(self) -> None:
         """Rebuild the index from the directories (e.g. after another process added files)."""
         entries = []
-        for directory, protected in ((self.fifo_dir, False), (self.protected_dir, True)):
+        for directory, protected, source in self._directories():
             for p in directory.iterdir():
                 m = _NAME.match(p.name)
                 if m:
-                    entries.append(StoredTrajectory(p, int(m.group(1)), int(m.group(3)), protected))
+                    entries.append(StoredTrajectory(p, int(m.group(1)), int(m.group(3)), protected, source))
         self._index = sorted(entries, key=lambda e: e.seq)
         self._next_seq = max((e.seq for e in self._index), default=-1) + 1
 
@@ -87,12 +113,17 @@ class TrajectoryStore:
     def total_steps(self) -> int:
         return sum(e.length for e in self._index)
 
-    def write(self, traj: Trajectory, protected: bool = False) -> Path:
+    def write(self, traj: Trajectory, protected: bool = False, source: str = ONLINE) -> Path:
+        """Store ``traj`` atomically: in the FIFO, in protected/, or (``source`` given) in a dataset directory."""
         if len(traj) < 1:
             raise DataError("a trajectory needs at least one transition (two observations) to be stored.")
+        protected = protected or source != ONLINE
+        directory = self.protected_dir if protected else self.fifo_dir
+        if source != ONLINE:
+            directory = self.source_dir(source)
+            directory.mkdir(exist_ok=True)
         seq = self._next_seq
         self._next_seq += 1
-        directory = self.protected_dir if protected else self.fifo_dir
         path = directory / f"{seq:012d}_{_sanitise(traj.env_name)}_{len(traj)}.npz"
         arrays = {**traj.arrays(), "env_name": np.array(traj.env_name)}
 
@@ -101,8 +132,14 @@ class TrajectoryStore:
                 np.savez(f, **arrays)
 
         atomic_save(path, writer)
-        self._index.append(StoredTrajectory(path, seq, len(traj), protected))
+        self._index.append(StoredTrajectory(path, seq, len(traj), protected, source))
         return path
+
+    def remove_source(self, source: str) -> None:
+        """Delete a dataset directory and its files (an import that did not finish)."""
+        directory = self.source_dir(source)
+        shutil.rmtree(directory, ignore_errors=True)
+        self._index = [e for e in self._index if e.source != source]
 
     def evict(self) -> tuple[int, int]:
         """Delete the oldest FIFO files until the FIFO holds at most ``capacity_steps``; (files, steps) removed."""

@@ -31,54 +31,15 @@ import gymnasium as gym
 import numpy as np
 
 from icrl.errors import ICRLError, SpaceError
-from icrl.spaces import SUPPORTED_ACTIONS, SUPPORTED_OBSERVATIONS, ActionSpec, ObsSpec
+from icrl.spaces import ActionSpec, ObsSpec, action_converter, obs_converter
 
 PREV_ACTION, PREV_REWARD, TIME_IDX = "prev_action", "prev_reward", "time_idx"
 RESERVED_KEYS = (PREV_ACTION, PREV_REWARD, TIME_IDX)
 
 
-def _obs_converter(space: gym.Space, key: str):
-    """(Box space, function raw -> array) for one observation entry."""
-    if isinstance(space, gym.spaces.Box):
-        dtype = np.uint8 if space.dtype == np.uint8 else np.float32
-        low = space.low if dtype == np.uint8 else space.low.astype(np.float32)
-        high = space.high if dtype == np.uint8 else space.high.astype(np.float32)
-        return gym.spaces.Box(low, high, space.shape, dtype), lambda x: np.asarray(x, dtype=dtype)
-    if isinstance(space, gym.spaces.Discrete):
-        n, start = int(space.n), int(space.start)
-        eye = np.eye(n, dtype=np.float32)
-        return gym.spaces.Box(0.0, 1.0, (n,), np.float32), lambda x: eye[int(x) - start]
-    if isinstance(space, gym.spaces.MultiDiscrete) and space.nvec.ndim == 1:
-        spec = ActionSpec("multidiscrete", tuple(int(n) for n in space.nvec))
-        return gym.spaces.Box(0.0, 1.0, (spec.dim,), np.float32), lambda x: spec.encode(np.asarray(x)[None])[0]
-    if isinstance(space, gym.spaces.MultiBinary):
-        return gym.spaces.Box(0.0, 1.0, (int(np.prod(space.shape)),), np.float32), \
-            lambda x: np.asarray(x, np.float32).reshape(-1)
-    raise SpaceError(f"Unsupported observation space {space!r} at key {key!r}; icrl supports "
-                     f"{SUPPORTED_OBSERVATIONS} observations. Flatten or convert it with a gymnasium wrapper.")
-
-
-def _action_converter(space: gym.Space):
-    """(normalised action space, function agent action -> env action)."""
-    if isinstance(space, (gym.spaces.Discrete, gym.spaces.MultiDiscrete)):
-        ActionSpec.from_space(space)  # validates shape
-        start = getattr(space, "start", 0)
-        return space, lambda a: (np.asarray(a) + start).astype(space.dtype) if np.ndim(start) else int(a) + int(start)
-    if isinstance(space, gym.spaces.MultiBinary):
-        n = int(np.prod(space.shape))
-        return gym.spaces.MultiDiscrete([2] * n), lambda a: np.asarray(a, dtype=space.dtype).reshape(space.shape)
-    if isinstance(space, gym.spaces.Box):
-        ActionSpec.from_space(space)
-        low, high = space.low.astype(np.float64), space.high.astype(np.float64)
-        finite = bool(np.all(np.isfinite(low)) and np.all(np.isfinite(high)))
-
-        def to_env(a):
-            a = np.clip(np.asarray(a, np.float64), -1.0, 1.0)
-            out = low + (a + 1.0) * 0.5 * (high - low) if finite else a
-            return out.astype(space.dtype)
-
-        return gym.spaces.Box(-1.0, 1.0, space.shape, np.float32), to_env
-    raise SpaceError(f"Unsupported action space {space!r}; icrl supports {SUPPORTED_ACTIONS} actions.")
+def _single(convert):
+    """A converter of batches (``icrl.spaces.obs_converter``) applied to one observation."""
+    return lambda x: convert(np.asarray(x)[None])[0]
 
 
 class InContextEnv(gym.Wrapper):
@@ -94,9 +55,11 @@ class InContextEnv(gym.Wrapper):
             if key in RESERVED_KEYS:
                 raise SpaceError(f"observation key {key!r} clashes with icrl's reserved keys {RESERVED_KEYS}; "
                                  "rename it with a gymnasium observation wrapper.")
-            spaces[key], self._obs[key] = _obs_converter(sub, key)
+            spaces[key], convert = obs_converter(sub, key)
+            self._obs[key] = _single(convert)
         self._dict_obs = isinstance(inner, gym.spaces.Dict)
-        self.action_space, self._to_env = _action_converter(env.action_space)
+        actions = action_converter(env.action_space)
+        self.action_space, self._to_env = actions.space, actions.to_env
         self.action_spec = ActionSpec.from_space(self.action_space)
         self.obs_spec = ObsSpec.from_space(gym.spaces.Dict(spaces))
         spaces[PREV_ACTION] = gym.spaces.Box(-np.inf, np.inf, (self.action_spec.dim,), np.float32)

@@ -1,4 +1,7 @@
-"""Builds every part of a run from its config, in one place (``make_*`` functions, complete objects)."""
+"""Builds every part of a run from its config, in one place (``make_*`` functions, complete objects).
+
+Offline datasets (``replay.datasets``) are imported here, once per run directory, before the agent is built.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +15,8 @@ import torch
 from icrl.agent import Agent, make_agent
 from icrl.config import RunConfig
 from icrl.data import BatchPrefetcher, Relabeler, TrajectoryStore, WindowSampler, make_relabeler
+from icrl.data.offline import DatasetInfo, import_dataset
+from icrl.data.store import ONLINE
 from icrl.device import DeviceSetup, pick_device
 from icrl.envs import RESERVED_KEYS, make_env
 from icrl.errors import ConfigError
@@ -64,6 +69,19 @@ def make_relabeler_for(cfg: RunConfig, env: EnvInfo) -> Relabeler | None:
     return relabeler
 
 
+def import_datasets(cfg: RunConfig, env: EnvInfo, store: TrajectoryStore) -> dict[str, DatasetInfo]:
+    """Import every ``replay.datasets`` entry not imported yet (checked against the env); name -> what it holds."""
+    return {d["name"]: import_dataset(store, d["name"], d["source"], env=(env.obs_shapes, env.action_spec))
+            for d in cfg.replay.datasets}
+
+
+def source_weights(cfg: RunConfig) -> dict[str, float] | None:
+    """Mixture weights of the sampler (None: no datasets, every file pooled)."""
+    if not cfg.replay.datasets:
+        return None
+    return {ONLINE: cfg.replay.online_weight, **{d["name"]: d["weight"] for d in cfg.replay.datasets}}
+
+
 @dataclass
 class Parts:
     """Everything a training run is made of (built once, then only used)."""
@@ -78,6 +96,7 @@ class Parts:
     prefetcher: BatchPrefetcher
     exploration: Exploration
     collector: Collector
+    datasets: dict[str, DatasetInfo] = field(default_factory=dict)  # imported offline datasets, by name
 
     def close(self) -> None:
         self.prefetcher.close()
@@ -90,17 +109,18 @@ def make_parts(cfg: RunConfig, run_dir: Path) -> Parts:
     torch.manual_seed(cfg.train.seed)
     env = probe_env(cfg)
     relabeler = make_relabeler_for(cfg, env)  # checked before anything heavy is built
+    store = TrajectoryStore(run_dir / "buffer", cfg.replay.capacity_steps)
+    datasets = import_datasets(cfg, env, store)
     agent = make_agent(cfg, env.obs_spec, env.action_spec, env.max_seq_len, env.max_time_idx).to(setup.device)
     learner = Learner(agent, cfg.learn, amp=setup.amp)
-    store = TrajectoryStore(run_dir / "buffer", cfg.replay.capacity_steps)
     sampler = WindowSampler(store, cfg.learn.batch_size, env.max_seq_len, cfg.replay.padded_sampling,
                             cfg.replay.weight_by_length, seed=cfg.train.seed,
                             cache_trajectories=cfg.replay.cache_trajectories, relabeler=relabeler,
-                            relabel_prob=cfg.replay.relabel_prob)
+                            relabel_prob=cfg.replay.relabel_prob, source_weights=source_weights(cfg))
     prefetcher = BatchPrefetcher(sampler, depth=cfg.replay.prefetch)
     rng = np.random.default_rng([cfg.train.seed, 1])
     exploration = Exploration(cfg.explore, env.action_spec, cfg.env.num_envs, env.max_rollout_steps or 1, rng)
     venv = make_vector_env(env.factory, cfg.env.num_envs, cfg.env.vector)
     collector = Collector(venv, agent, env.action_spec, setup.device, cfg.env.name, exploration=exploration,
                           sample=cfg.explore.sample_train, chunk_len=cfg.env.chunk_len, seed=cfg.train.seed)
-    return Parts(cfg, setup, env, agent, learner, store, sampler, prefetcher, exploration, collector)
+    return Parts(cfg, setup, env, agent, learner, store, sampler, prefetcher, exploration, collector, datasets)

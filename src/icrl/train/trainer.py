@@ -2,6 +2,9 @@
 
     repeat: collect -> store (+ FIFO eviction) -> update -> evaluate -> log -> checkpoint
 
+Offline and offline-to-online: nothing is collected before epoch ``train.start_collecting_at_epoch``, nor ever
+with ``train.steps_per_epoch=0``; updates then sample the stored data only (``replay.datasets``, protected/).
+
 Re-running the same command on the same run directory resumes from the last checkpoint: weights, optimiser,
 schedule, normalisation statistics (module buffers), RNG, counters and the replay buffer on disk. Rollouts
 that were still in flight when the process stopped were never stored; envs start fresh rollouts on resume.
@@ -24,23 +27,33 @@ from icrl.train.plots import plot_run
 from icrl.train.rundir import checkpoint_dir, open_run_dir
 
 
+def collect_steps(cfg: RunConfig, epoch: int) -> int:
+    """Env steps per training env in ``epoch``: none before ``train.start_collecting_at_epoch``."""
+    return cfg.train.steps_per_epoch if epoch >= cfg.train.start_collecting_at_epoch else 0
+
+
 def _collect(parts: Parts, counters: state.Counters) -> dict[str, float]:
     cfg = parts.cfg
-    trajs, stats = parts.collector.collect(cfg.train.steps_per_epoch)
+    steps = collect_steps(cfg, counters.epoch)
+    trajs, stats = parts.collector.collect(steps) if steps else ([], [])
     for traj in trajs:
         parts.store.write(traj)
     evicted_files, _ = parts.store.evict()
     parts.prefetcher.refresh()
-    counters.env_steps += cfg.train.steps_per_epoch * cfg.env.num_envs
+    counters.env_steps += steps * cfg.env.num_envs
     counters.rollouts += len(stats)
     metrics = summarize(stats, "train")
     metrics.update({"buffer/steps": float(parts.store.total_steps), "buffer/trajectories": float(len(parts.store)),
-                    "buffer/evicted": float(evicted_files), "explore/steps": float(parts.exploration.steps)})
+                    "buffer/evicted": float(evicted_files), "explore/steps": float(parts.exploration.steps),
+                    "train/collecting": float(steps > 0)})
+    if parts.datasets:
+        metrics.update({f"replay/share/{k}": v for k, v in parts.sampler.source_shares().items()})
+        metrics.update({f"dataset/{k}/return": info.mean_return for k, info in parts.datasets.items()})
     return metrics
 
 
 def _update(parts: Parts, counters: state.Counters) -> dict[str, float]:
-    if parts.store.total_steps < max(parts.cfg.replay.min_steps, 1):
+    if not parts.sampler.ready(max(parts.cfg.replay.min_steps, 1)):
         return {}
     sums: dict[str, torch.Tensor] = {}
     n = parts.cfg.train.updates_per_epoch
@@ -86,7 +99,7 @@ def train(cfg: RunConfig, run_dir: Path, progress: str = "auto", label: str = ""
         parts.agent.train()
         while counters.epoch < cfg.train.epochs:
             epoch_start = time.perf_counter()
-            epoch = counters.epoch
+            epoch, steps_before = counters.epoch, counters.env_steps
             collect_m, t_collect = _timed(_collect, parts, counters)
             update_m, t_update = _timed(_update, parts, counters)
             last = epoch + 1 == cfg.train.epochs or _out_of_time(cfg, counters, epoch_start)
@@ -98,7 +111,7 @@ def train(cfg: RunConfig, run_dir: Path, progress: str = "auto", label: str = ""
                        "env_steps": float(counters.env_steps), "updates": float(counters.updates),
                        "time/collect": t_collect, "time/update": t_update, "time/eval": t_eval,
                        "time/total": counters.wall_time,
-                       "speed/env_steps_per_s": cfg.train.steps_per_epoch * cfg.env.num_envs / max(t_collect, 1e-9),
+                       "speed/env_steps_per_s": (counters.env_steps - steps_before) / max(t_collect, 1e-9),
                        "speed/updates_per_s": cfg.train.updates_per_epoch / max(t_update, 1e-9) if update_m else 0.0}
             logger.log(metrics, step=counters.env_steps)
             if counters.epoch % cfg.train.ckpt_every == 0 or last:
