@@ -95,7 +95,7 @@ def _cmd_envs(_: argparse.Namespace) -> None:
 
 
 def _cmd_bench(args: argparse.Namespace) -> None:
-    from icrl.bench import SUITES, get_suite, run_suite, write_report
+    from icrl.bench import SUITES, collect_results, get_suite, run_suite, write_report
 
     if args.list or not args.suite:
         for suite in SUITES.values():
@@ -112,8 +112,9 @@ def _cmd_bench(args: argparse.Namespace) -> None:
     out = args.out or Path("bench") / suite.name
     outcome = run_suite(suite, out, seeds=args.seeds, tasks=args.tasks, jobs=args.jobs,
                         epochs_scale=args.budget_scale)
-    if outcome.results:
-        for path in write_report(suite, outcome.results, out):
+    results = collect_results(suite, out)  # this call's runs and every run finished earlier in the folder
+    if results:
+        for path in write_report(suite, results, out):
             print(path)
         print((out / "summary.md").read_text())
     if outcome.failures:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from icrl.bench import SUITES, BenchTask, Suite, run_suite
+from icrl.bench import SUITES, BenchTask, Suite, collect_results, run_suite
 from icrl.bench import runner as runner_mod
 from icrl.cli import main as cli_main
 from icrl.train.logging import read_metrics
@@ -67,6 +67,19 @@ def test_a_failing_run_is_reported_and_the_others_finish(tiny_suite: Suite, tmp_
     outcome = run_suite(tiny_suite, tmp_path, seeds=2)
     assert [r.seed for r in outcome.results] == [1]
     assert len(outcome.failures) == 1 and "seed_0" in outcome.failures[0] and "boom" in outcome.failures[0]
+
+
+def test_report_covers_runs_of_earlier_calls(tmp_path: Path, monkeypatch, capsys) -> None:
+    """`--tasks` runs one task at a time; the tables still show every run finished in the folder."""
+    tasks = tuple(BenchTask(name, "testing-remember-first", 96, TINY, ("train",), {"train": 1.0}, 1.0, 4)
+                  for name in ("first", "second"))
+    monkeypatch.setitem(SUITES, "pair", Suite("pair", "two tasks", tasks, 1, "test"))
+    assert cli_main(["bench", "pair", "--tasks", "first", "--out", str(tmp_path)]) == 0
+    assert cli_main(["bench", "pair", "--tasks", "second", "--out", str(tmp_path)]) == 0
+    summary = (tmp_path / "summary.md").read_text()
+    assert "| first | train | 96 |" in summary and "| second | train | 96 |" in summary
+    assert [r.task for r in collect_results(SUITES["pair"], tmp_path)] == ["first", "second"]
+    capsys.readouterr()
 
 
 def test_cli_bench_writes_tables_and_curves(tiny_suite: Suite, tmp_path: Path, capsys) -> None:

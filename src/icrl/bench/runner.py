@@ -59,6 +59,16 @@ def _result(data: dict, run_dir: Path) -> RunResult:
                      int(data["env_steps"]), float(data["budget_scale"]), run_dir)
 
 
+def collect_results(suite: Suite, out: Path) -> list[RunResult]:
+    """Every scored run of ``suite`` under ``out`` (all tasks and seeds), in suite order, for the report."""
+    found = []
+    for task in suite.tasks:
+        seeds = sorted((p for p in (Path(out) / task.name).glob("seed_*") if p.name[5:].isdigit()),
+                       key=lambda p: int(p.name[5:]))
+        found += [_result(data, p) for p in seeds if (data := read_score(p)) is not None]
+    return found
+
+
 def score_run(task: BenchTask, run_dir: Path) -> dict[str, dict[str, float]]:
     """split -> {checkpoint name: score} for the last two checkpoints of a finished run."""
     names = ckpt.list_checkpoints(checkpoint_dir(run_dir))[-2:]
