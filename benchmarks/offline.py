@@ -32,7 +32,7 @@ def common(args: argparse.Namespace, epochs: int) -> list[str]:
             f"train.updates_per_epoch={args.updates}", f"train.steps_per_epoch={args.steps}",
             f"train.eval_every={max(epochs // 4, 1)}", f"train.eval_episodes={args.eval_episodes}",
             f"train.seed={args.seed}", f"train.threads={args.threads}", "explore.eps_start=0.05",
-            "explore.eps_end=0.01", "replay.padded_sampling=right"]
+            "explore.eps_end=0.01", "replay.padded_sampling=both"]
 
 
 def run(label: str, name: str, overrides: list[str], out: Path, args: argparse.Namespace) -> dict[str, float]:
@@ -53,21 +53,21 @@ def run(label: str, name: str, overrides: list[str], out: Path, args: argparse.N
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", type=Path, default=Path("bench/offline"))
-    p.add_argument("--episodes", type=int, default=40, help="expert episodes in the dataset")
+    p.add_argument("--episodes", type=int, default=200, help="expert episodes in the dataset")
     p.add_argument("--noise", type=float, default=0.5, help="probability of a random expert action")
     p.add_argument("--offline-epochs", type=int, default=20)
     p.add_argument("--online-epochs", type=int, default=20)
     p.add_argument("--updates", type=int, default=50, help="updates per epoch")
     p.add_argument("--steps", type=int, default=50, help="env steps per env per online epoch")
     p.add_argument("--envs", type=int, default=4)
-    p.add_argument("--eval-episodes", type=int, default=8)
+    p.add_argument("--eval-episodes", type=int, default=16)
     p.add_argument("--filter", choices=("binary", "exp"), default="binary", help="offline-RL advantage filter")
     p.add_argument("--online-weight", type=float, default=0.5, help="share of online data once collecting")
     p.add_argument("--scale", type=float, default=1.0, help="multiply episodes, epochs and updates (smoke runs)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     args = p.parse_args()
-    scaled = lambda n: max(int(round(n * args.scale)), 1)  # noqa: E731
+    scaled = lambda n: max(int(round(n * args.scale)), 1) if n else 0  # noqa: E731
     args.episodes, args.updates = scaled(args.episodes), scaled(args.updates)
     offline_epochs, online_epochs = scaled(args.offline_epochs), scaled(args.online_epochs)
 

@@ -55,6 +55,16 @@ def test_a_larger_budget_resumes_the_run(tiny_suite: Suite, tmp_path: Path, monk
     assert epochs == [1, 2, 3, 4]  # continued, not restarted
 
 
+def test_a_task_scores_its_named_metric(tmp_path: Path, monkeypatch) -> None:
+    """``metric="length"`` scores eval/length: the env's fixed episode length (delay 2 -> 3 steps)."""
+    task = BenchTask("remember", "testing-remember-first", 96, TINY, ("train",), {}, None, 4, metric="length")
+    monkeypatch.setitem(SUITES, "tiny-length", Suite("tiny-length", "t", (task,), 1, "test"))
+    outcome = run_suite(SUITES["tiny-length"], tmp_path, seeds=1)
+    assert not outcome.failures
+    score = json.loads((tmp_path / "remember" / "seed_0" / "score.json").read_text())
+    assert set(score["checkpoints"]["train"].values()) == {3.0}
+
+
 def test_a_failing_run_is_reported_and_the_others_finish(tiny_suite: Suite, tmp_path: Path, monkeypatch) -> None:
     real = runner_mod.train
 

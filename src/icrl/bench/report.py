@@ -116,14 +116,14 @@ def plot_curves(suite: Suite, results: Sequence[RunResult], out: Path) -> list[P
             continue
         fig, ax = plt.subplots(figsize=(4.8, 3.4))
         for r in runs:
-            pts = [(m["env_steps"], m["eval/return"] * task.score_scale)
-                   for m in read_metrics(r.run_dir) if "eval/return" in m]
+            key = f"eval/{task.metric}"
+            pts = [(m["env_steps"], m[key] * task.score_scale) for m in read_metrics(r.run_dir) if key in m]
             ax.plot([p[0] for p in pts], [p[1] for p in pts], lw=1.4, label=f"seed {r.seed}")
         for split, value in task.published.items():
             ax.axhline(value, ls="--", color="gray", lw=1)
             ax.annotate(f"published ({split})", (0, value), fontsize=7, color="gray", va="bottom")
         ax.set_xlabel("env steps")
-        ax.set_ylabel("evaluation return (train split)")
+        ax.set_ylabel(f"evaluation {task.metric} (train split)")
         ax.set_title(f"{suite.name}: {task.name}")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)

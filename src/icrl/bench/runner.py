@@ -76,7 +76,7 @@ def score_run(task: BenchTask, run_dir: Path) -> dict[str, dict[str, float]]:
         raise ConfigError(f"{run_dir} has no checkpoint to score; train it first.")
     return {split: {name: task.score_scale * evaluate_run(run_dir, episodes=task.eval_episodes,
                                                           overrides=task.split_overrides(split),
-                                                          checkpoint=name)["eval/return"]
+                                                          checkpoint=name)[f"eval/{task.metric}"]
                     for name in names}
             for split in task.splits}
 

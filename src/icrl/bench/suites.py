@@ -26,6 +26,7 @@ class BenchTask:
     eval_episodes: int = 48  # rollouts per split and checkpoint when scoring
     score_scale: float = 1.0  # score = eval/return * score_scale (e.g. per episode of a multi-episode rollout)
     minutes_per_100k: float = 10.0  # measured wall time of 100k env steps on our 2-core CPU (one job alone)
+    metric: str = "return"  # the evaluation metric scored: eval/<metric> ("return", or e.g. "success")
 
     def steps_per_epoch(self) -> int:
         cfg = apply_overrides(RunConfig(), list(self.overrides))
@@ -118,6 +119,19 @@ _HCV = ("env.num_envs=8", "train.steps_per_epoch=300", "train.updates_per_epoch=
         "learn.reward_multiplier=1", "learn.tau=0.005", "learn.lr=3e-4", "learn.grad_clip=2.0",
         "explore.sample_eval=false", "explore.eps_start=0.5", "explore.anneal_steps=20000")
 
+# --- MazeRunner with and without hindsight relabeling (issue: relabeling must win at the same budget) ----------
+# A CPU-sized maze: 7x7 (17 free cells), 3 goals in order, 60 steps; whole rollouts as context. Scored on
+# eval/success (all 3 goals reached), deterministic actions.
+_MAZE = ("env.kwargs.size=7", "env.kwargs.goals=3", "env.kwargs.time_limit=60", "env.num_envs=24",
+         "train.steps_per_epoch=100", "train.updates_per_epoch=60", "train.eval_every=5", "train.ckpt_every=5",
+         "train.eval_episodes=48", "explore.sample_eval=false", "explore.anneal_steps=1500")
+MAZE_TASKS = (
+    BenchTask("relabel", "mazerunner", 72_000, _MAZE + ("replay.relabel_prob=0.75",), metric="success",
+              minutes_per_100k=12.0),
+    BenchTask("no-relabel", "mazerunner", 72_000, _MAZE + ("replay.relabel_prob=0",), metric="success",
+              minutes_per_100k=12.0),
+)
+
 SUITES: dict[str, Suite] = {s.name: s for s in (
     Suite("popgym-easy", "POPGym easy memory tasks (RepeatPrevious, CountRecall, StatelessCartPole)",
           tuple(_popgym(n, 100_000, 1.0) for n in POPGYM_EASY), 3,
@@ -131,6 +145,8 @@ SUITES: dict[str, Suite] = {s.name: s for s in (
           "Benad et al. 2026 (arXiv 2602.06550, v1), method 'Amago'", "aib", "iqm"),
     Suite("aib", "Actuator Inversion Benchmark: all implemented tasks", tuple(AIB_TASKS.values()), 3,
           "Benad et al. 2026 (arXiv 2602.06550, v1), method 'Amago'", "aib", "iqm"),
+    Suite("mazerunner-relabel", "MazeRunner 7x7, 3 goals: hindsight relabeling (75% of sampled rollouts) vs none",
+          MAZE_TASKS, 3, "no published figure for this maze (Crafter: 62% with relabeling, 27% without)"),
     Suite("halfcheetah-vel", "HalfCheetah with a hidden target velocity, 3 episodes per task",
           (BenchTask("halfcheetah-vel", "halfcheetah-vel", 1_000_000, _HCV, ("train",), {"train": -57.5}, None, 16,
                      score_scale=1 / 3, minutes_per_100k=15.0),), 3,
