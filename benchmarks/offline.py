@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 from icrl.config import RunConfig, apply_overrides
+from icrl.fsutil import atomic_write_text
 
 
 def common(args: argparse.Namespace, epochs: int) -> list[str]:
@@ -35,19 +36,39 @@ def common(args: argparse.Namespace, epochs: int) -> list[str]:
             "explore.eps_end=0.01", "replay.padded_sampling=both"]
 
 
-def run(label: str, name: str, overrides: list[str], out: Path, args: argparse.Namespace) -> dict[str, float]:
-    """Train (or resume) the run ``out / name``; its sampled and greedy evaluation returns."""
-    from icrl.train import evaluate_run, train
+def run(label: str, name: str, overrides: list[str], out: Path, args: argparse.Namespace,
+        saved: dict | None) -> dict[str, float]:
+    """Train (or resume) the run ``out / name``; its sampled and greedy evaluation returns.
 
+    ``saved``: this stage's row from an earlier call; it is reused when it was measured at the same number of
+    epochs (the "rl" run goes on past the offline stage, so the offline stage cannot be re-measured later).
+    """
+    from icrl.train import evaluate_run, train
+    from icrl.train.logging import read_metrics
+
+    cfg = apply_overrides(RunConfig(), overrides)
+    if saved is not None and saved.get("epochs") == cfg.train.epochs:
+        _print(label + " (saved)", saved)
+        return saved
     start = time.perf_counter()
-    metrics = train(apply_overrides(RunConfig(), overrides), out / name, progress="off")
+    metrics = train(cfg, out / name, progress="off")
+    if not metrics:  # finished earlier: nothing trained now, so take the latest logged value of each metric
+        for logged in read_metrics(out / name):
+            metrics.update(logged)
+    if metrics.get("epoch") != cfg.train.epochs:
+        raise SystemExit(f"{out / name} has trained past this stage ({metrics.get('epoch')} epochs, not "
+                         f"{cfg.train.epochs}) and results.json has no row for it; use a fresh --out.")
     greedy = evaluate_run(out / name, episodes=args.eval_episodes, greedy=True)
-    minutes = (time.perf_counter() - start) / 60
     row = {"sampled": metrics.get("eval/return", float("nan")), "greedy": greedy["eval/return"],
-           "updates": metrics["updates"], "env_steps": metrics["env_steps"], "minutes": minutes}
-    print(f"{label:<22} return sampled {row['sampled']:7.1f}  greedy {row['greedy']:7.1f}   "
-          f"({int(row['updates'])} updates, {int(row['env_steps'])} env steps, {row['minutes']:.1f} min)", flush=True)
+           "updates": metrics["updates"], "env_steps": metrics["env_steps"], "epochs": cfg.train.epochs,
+           "minutes": (time.perf_counter() - start) / 60}
+    _print(label, row)
     return row
+
+
+def _print(label: str, row: dict) -> None:
+    print(f"{label:<30} return sampled {row['sampled']:7.1f}  greedy {row['greedy']:7.1f}   "
+          f"({int(row['updates'])} updates, {int(row['env_steps'])} env steps, {row['minutes']:.1f} min)", flush=True)
 
 
 def main() -> None:
@@ -85,18 +106,21 @@ def main() -> None:
 
     spec = [{"source": str(folder.resolve()), "name": "expert", "weight": 1.0 - args.online_weight}]
     data = [f"replay.datasets={json.dumps(spec)}", f"replay.online_weight={args.online_weight}"]
+    path = args.out / "results.json"
+    saved = json.loads(path.read_text()) if path.exists() else {}
     results = {"dataset": sum(returns) / len(returns)}
     bc = ["train.steps_per_epoch=0", "learn.fake_filter=true", "learn.online_coeff=0", "learn.offline_coeff=1"]
-    results["bc"] = run("behaviour cloning", "bc", common(args, offline_epochs) + data + bc, args.out, args)
+    results["bc"] = run("behaviour cloning", "bc", common(args, offline_epochs) + data + bc, args.out, args,
+                        saved.get("bc"))
     rl = data + [f"learn.filter={args.filter}", "learn.online_coeff=0", "learn.offline_coeff=1",
                  f"train.start_collecting_at_epoch={offline_epochs}"]
-    results["offline_rl"] = run("offline RL", "rl", common(args, offline_epochs) + rl, args.out, args)
+    results["offline_rl"] = run("offline RL", "rl", common(args, offline_epochs) + rl, args.out, args,
+                                saved.get("offline_rl"))
     if online_epochs:  # the same run, resumed with more epochs: collection starts where offline learning ended
         results["offline_to_online"] = run("offline RL + online", "rl", common(args, offline_epochs + online_epochs)
-                                           + rl, args.out, args)
-    (args.out / "results.json").write_text(json.dumps(results, indent=2))
-    print(f"results: {args.out / 'results.json'}")
-
+                                           + rl, args.out, args, saved.get("offline_to_online"))
+    atomic_write_text(path, json.dumps(results, indent=2))
+    print(f"results: {path}")
 
 if __name__ == "__main__":
     main()

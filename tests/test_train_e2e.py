@@ -83,6 +83,18 @@ def _fill_protected(run: Path) -> None:
                                np.zeros(t + 1, bool), "synthetic"), protected=True)
 
 
+def test_a_second_process_cannot_train_the_same_run_directory(tmp_path: Path) -> None:
+    """While one trainer holds the run directory, another is refused before touching it; after, it may resume."""
+    from icrl.train.rundir import run_dir_lock
+
+    run_dir = tmp_path / "run"
+    with run_dir_lock(run_dir):  # stands for another process: flock conflicts between separate opens
+        with pytest.raises(CheckpointError, match="another process .* is training in"):
+            train(_cfg(), run_dir, progress="off")
+        assert not (run_dir / "config.json").exists()
+    assert train(_cfg(), run_dir, progress="off")["epoch"] == 2.0
+
+
 @pytest.mark.parametrize("split", [1, 2])
 def test_resume_is_bit_exact_without_collection(tmp_path: Path, split: int) -> None:
     pytest.importorskip("icrl.envs.builtin.frozen_lake")

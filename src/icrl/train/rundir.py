@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from icrl.config import RunConfig
@@ -62,3 +65,36 @@ def open_run_dir(run_dir: Path, cfg: RunConfig) -> bool:
                               f"same settings to resume it, or pass another --run-dir to start a new run.")
     atomic_write_text(path, cfg.to_json())
     return True
+
+
+@contextmanager
+def run_dir_lock(run_dir: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``run_dir`` while training, so a second process cannot train the same run.
+
+    Two writers on one run directory would interleave checkpoints and replay files. The lock is ``flock`` on
+    ``run_dir/.lock``: the operating system drops it when the process exits, so a killed run leaves no stale
+    lock behind. Where ``fcntl`` does not exist (Windows) the run is not locked.
+    """
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        yield
+        return
+    run_dir.mkdir(parents=True, exist_ok=True)
+    path = run_dir / ".lock"
+    with open(path, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown"
+            raise CheckpointError(f"another process (pid {holder}) is training in {run_dir}; wait for it to finish, "
+                                  f"stop it, or pass another --run-dir.") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

@@ -24,7 +24,7 @@ from icrl.train import state
 from icrl.train.logging import Progress, RunLogger
 from icrl.train.parts import Parts, make_parts
 from icrl.train.plots import plot_run
-from icrl.train.rundir import checkpoint_dir, open_run_dir
+from icrl.train.rundir import checkpoint_dir, open_run_dir, run_dir_lock
 
 
 def collect_steps(cfg: RunConfig, epoch: int) -> int:
@@ -86,8 +86,13 @@ def train(cfg: RunConfig, run_dir: Path, progress: str = "auto", label: str = ""
     """Train (or resume) the run in ``run_dir``; returns the metrics of the last epoch.
 
     ``progress``: "auto" (a bar on a terminal, plain lines otherwise), "bar", "plain" or "off"; ``label``
-    prefixes the progress display (parallel benchmark runs).
+    prefixes the progress display (parallel benchmark runs). One process at a time may train a run directory.
     """
+    with run_dir_lock(run_dir):
+        return _train(cfg, run_dir, progress, label)
+
+
+def _train(cfg: RunConfig, run_dir: Path, progress: str, label: str) -> dict[str, float]:
     open_run_dir(run_dir, cfg)
     parts = make_parts(cfg, run_dir)
     counters = state.restore(parts, checkpoint_dir(run_dir)) or state.Counters()
