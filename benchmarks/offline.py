@@ -77,7 +77,7 @@ def main() -> None:
     p.add_argument("--episodes", type=int, default=200, help="expert episodes in the dataset")
     p.add_argument("--noise", type=float, default=0.5, help="probability of a random expert action")
     p.add_argument("--offline-epochs", type=int, default=20)
-    p.add_argument("--online-epochs", type=int, default=20)
+    p.add_argument("--online-epochs", type=int, default=60)
     p.add_argument("--updates", type=int, default=50, help="updates per epoch")
     p.add_argument("--steps", type=int, default=50, help="env steps per env per online epoch")
     p.add_argument("--envs", type=int, default=4)
