@@ -8,7 +8,11 @@
 
 It prints the dataset's mean return, the BC policy's return, the offline-RL return at the switch to online and the
 return after the online epochs; "sampled" acts like training evaluation (``explore.sample_eval``), "greedy" takes
-the policy's most likely action. Needs ``pip install 'icrl[offline]'``. Runs resume (run directories under --out).
+the policy's most likely action. Needs ``pip install 'icrl[offline]'``. Runs resume (run directories under --out);
+a stage already measured at the same epochs is read back from ``--out/results.json``, so re-running with more
+``--online-epochs`` continues the online stage. Windows may start before t=0 (``replay.padded_sampling=both``):
+with windows of 32 from ~120-step episodes, BC otherwise hardly sees the first step and fails in closed loop
+(``benchmarks/RESULTS.md``).
 
     .venv/bin/python benchmarks/offline.py --out bench/offline                # the default budget
     .venv/bin/python benchmarks/offline.py --out /tmp/offline-smoke --scale 0.05   # a smoke run
@@ -121,6 +125,7 @@ def main() -> None:
                                            + rl, args.out, args, saved.get("offline_to_online"))
     atomic_write_text(path, json.dumps(results, indent=2))
     print(f"results: {path}")
+
 
 if __name__ == "__main__":
     main()
