@@ -167,7 +167,7 @@ def test_multitask_agent_trains_resumes_and_evaluates_from_the_command_line(tmp_
         ("multitask", 0.0, 1.0, 3)
     weights = _weights(run)
     last = max(k for k in weights if k.startswith("agent.critic.net.layers.") and k.endswith(".weight"))
-    assert weights[last].shape[-1] == 31  # one logit per bin
+    assert weights[last].shape[-1] == 7 * 5 * 31  # one logit per (gamma, action, bin): 7 discounts, 5 actions
     rows = read_metrics(run)
     assert np.isfinite(rows[-1]["critic/loss"]) and "q/target_clipped" in rows[-1]
     assert cli_main(["train", *TINY, *switch, "train.epochs=3", "--no-progress", "--run-dir", str(run)]) == 0

@@ -4,8 +4,9 @@
     s --Actor--> policy per gamma (B, L, G, P)        s --Critic--> Q per member and gamma
 
 The critic depends on ``learn.agent``: for "amago", a discrete critic (Q of every action) for a single
-categorical action and a continuous one (action as input) otherwise; for "multitask", a ``BinnedCritic``
-(action as input, logits over value bins) for every action space.
+categorical action and a continuous one (action as input) otherwise; for "multitask", logits over value bins:
+a ``DiscreteBinnedCritic`` (bins of every action) for a single categorical action, a ``BinnedCritic`` (action as
+input) otherwise.
 Only the actor and critic have target copies (Polyak-averaged); the encoders have none (method 7.5). PopArt
 statistics live here too, so one ``state_dict`` holds everything learned.
 """
@@ -22,13 +23,13 @@ from torch import nn
 from icrl.config import RunConfig
 from icrl.learn.popart import PopArt
 from icrl.nets.distributions import PolicyFamily, make_policy_family
-from icrl.nets.heads import Actor, BinnedCritic, ContinuousCritic, DiscreteCritic
+from icrl.nets.heads import Actor, BinnedCritic, ContinuousCritic, DiscreteBinnedCritic, DiscreteCritic
 from icrl.nets.sequence import SequenceModel, make_sequence_model
 from icrl.nets.timestep import TimestepEncoder
 from icrl.records import Batch
 from icrl.spaces import ActionSpec, ObsSpec
 
-Critic = DiscreteCritic | ContinuousCritic | BinnedCritic
+Critic = DiscreteCritic | ContinuousCritic | BinnedCritic | DiscreteBinnedCritic
 
 
 class Agent(nn.Module):
@@ -109,6 +110,9 @@ def make_critic(cfg: RunConfig, d_in: int, family: PolicyFamily) -> Critic:
     """The critic ensemble ``learn.agent`` asks for (see the module docstring)."""
     m, learn = cfg.model, cfg.learn
     action_dim, gammas = family.spec.dim, learn.gammas
+    if learn.agent == "multitask" and family.exact_expectation:
+        return DiscreteBinnedCritic(d_in, len(gammas), action_dim, learn.num_critics, learn.critic_bins,
+                                    learn.critic_min_value, learn.critic_max_value, m.head_hidden, m.head_layers)
     if learn.agent == "multitask":
         return BinnedCritic(d_in, gammas, action_dim, learn.num_critics, learn.critic_bins, learn.critic_min_value,
                             learn.critic_max_value, m.head_hidden, m.head_layers)

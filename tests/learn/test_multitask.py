@@ -16,7 +16,7 @@ from icrl.learn import Learner, multitask_loss
 from icrl.learn import multitask as mt
 from icrl.learn.amago import encode_window
 from icrl.learn.targets import bin_values, twohot_labels
-from icrl.nets.heads import BinnedCritic
+from icrl.nets.heads import BinnedCritic, DiscreteBinnedCritic
 from icrl.records import Batch
 from icrl.spaces import ActionSpec, ObsSpec
 
@@ -54,10 +54,27 @@ def _batch(spec: ActionSpec, lengths=(L, 4, 2), seed: int = 0) -> Batch:
 
 
 def test_every_action_space_gets_a_binned_critic() -> None:
+    """A single categorical gets bins for every action; other spaces feed the action to the critic."""
     for kind in SPECS:
         agent, _ = _agent(kind)
-        assert isinstance(agent.critic, BinnedCritic) and not agent.discrete_critic
-        assert isinstance(agent.target_critic, BinnedCritic)
+        want = DiscreteBinnedCritic if kind == "discrete" else BinnedCritic
+        assert isinstance(agent.critic, want) and isinstance(agent.target_critic, want)
+        assert not agent.discrete_critic  # the AMAGO loss's discrete path is not used
+
+
+def test_per_action_critic_selects_the_buffer_action_and_takes_the_exact_expectation() -> None:
+    """Q(s, a_buf) is the one-hot's slice of the per-action logits; E_pi Q is sum_a pi(a) value(Q(s, a))."""
+    agent, cfg = _agent("discrete")
+    w = encode_window(agent, _batch(SPECS["discrete"]))
+    every = agent.critic(w.s_now)
+    N = w.s_now.shape[0]
+    assert every.shape == (N, C, G, 4, K)
+    logits, returned = mt.buffer_logits(agent, w)
+    picked = w.a_buf.argmax(-1)  # (N, G)
+    want = every.gather(-2, picked.view(N, 1, G, 1, 1).expand(N, C, G, 1, K)).squeeze(-2)
+    assert torch.allclose(logits, want) and torch.equal(returned, every)
+    exact = sum(w.pi.probs[..., a].unsqueeze(-2) * bin_values(every[..., a, :], agent.critic.bins) for a in range(4))
+    assert torch.allclose(mt.policy_values(agent, w, cfg, every), exact, atol=1e-6)
 
 
 @pytest.mark.parametrize("kind", list(SPECS))
@@ -70,8 +87,9 @@ def test_shapes_of_targets_labels_logits_and_values(kind) -> None:
     y = mt.binned_td_targets(agent, w.s_next, batch, cfg)
     assert y.shape == (N, G) and not y.requires_grad
     assert mt.value_labels(y, agent.critic.bins, cfg).shape == (N, G, K)
-    assert agent.critic(w.s_now, w.a_buf).shape == (N, C, G, K)
-    assert mt.policy_values(agent, w, cfg).shape == (N, C, G)
+    logits, every = mt.buffer_logits(agent, w)
+    assert logits.shape == (N, C, G, K) and (every is None) == (kind != "discrete")
+    assert mt.policy_values(agent, w, cfg, every).shape == (N, C, G)
     loss, metrics = multitask_loss(agent, batch, cfg)
     assert loss.shape == () and torch.isfinite(loss) and all(torch.isfinite(v).all() for v in metrics.values())
 
@@ -85,7 +103,7 @@ def test_critic_loss_is_cross_entropy_against_labels_of_the_target_by_hand(label
     batch.terminated[0, 1] = True
     _, metrics = multitask_loss(agent, batch, cfg)
     s = agent.state_sequence(batch)[0, :1]  # (1, D)
-    logits = agent.critic(s, batch.actions[0, :1].unsqueeze(-2).expand(1, G, 4))  # (1, C, G, K)
+    logits = agent.critic(s)[..., int(batch.actions[0, 0].argmax()), :]  # the buffer action's bins: (1, C, G, K)
     y = cfg.reward_multiplier * batch.rewards[0, 0] * torch.ones(1, G)
     target = mt.value_labels(y, agent.critic.bins, cfg)  # (1, G, K)
     want = -(target.unsqueeze(1) * torch.log_softmax(logits, -1)).sum(-1).mean()
@@ -122,8 +140,10 @@ def test_dpg_term_reaches_the_actor_through_its_samples() -> None:
 
 
 def test_sampled_baseline_estimates_the_policy_expectation() -> None:
-    """mean_k value(Q(s, a_k)), a_k ~ pi, approaches the exact sum_a pi(a) value(Q(s, a)) for a categorical."""
+    """mean_k value(Q(s, a_k)), a_k ~ pi, approaches the exact sum_a pi(a) value(Q(s, a)): an action-input
+    critic (the method's) on a single categorical."""
     agent, cfg = _agent("discrete", actor_samples=600)
+    agent.critic = BinnedCritic(agent.critic.net.layers[0].weight.shape[1], agent.gammas, 4, C, K, -100.0, 100.0, 16)
     w = encode_window(agent, _batch(SPECS["discrete"]))
     torch.manual_seed(0)
     sampled = mt.policy_values(agent, w, cfg).detach()  # (N, C, G)
@@ -193,7 +213,8 @@ def test_filter_decisions_ignore_the_scale_of_learned_values(monkeypatch) -> Non
     masks = []
     for scale in (1.0, 1000.0):
         scaled_agent = copy.deepcopy(agent)
-        scaled_agent.critic = _ValueCritic(agent.critic.bins, scale)
+        scaled_agent.critic = _ValueCritic(agent.critic.bins, scale)  # an action-input critic, targets too
+        scaled_agent.target_critic = _ValueCritic(agent.critic.bins, scale)
         masks.append(_filter_mask(scaled_agent, batch, cfg, monkeypatch)[0])
     assert 0 < masks[0].sum() < masks[0].numel()
     assert torch.equal(masks[0], masks[1])

@@ -10,7 +10,7 @@ from icrl.config import LearnConfig
 from icrl.errors import ConfigError
 from icrl.learn.amago import amago_loss
 from icrl.learn.multitask import multitask_loss
-from icrl.nets.heads import BinnedCritic
+from icrl.nets.heads import BinnedCritic, DiscreteBinnedCritic
 from icrl.records import Batch
 
 LOSSES = {"amago": amago_loss, "multitask": multitask_loss}  # by ``learn.agent``
@@ -22,7 +22,7 @@ class Learner:
     def __init__(self, agent, cfg: LearnConfig, amp: bool = False) -> None:
         self.agent, self.cfg, self.amp = agent, cfg, amp
         self.loss_fn = LOSSES[cfg.agent]
-        if (cfg.agent == "multitask") != isinstance(agent.critic, BinnedCritic):
+        if (cfg.agent == "multitask") != isinstance(agent.critic, (BinnedCritic, DiscreteBinnedCritic)):
             raise ConfigError(f"learn.agent={cfg.agent!r} does not match the agent's {type(agent.critic).__name__}; "
                               "build the agent with make_agent from the same config.")
         self.params = [p for p in agent.online_parameters() if p.requires_grad]

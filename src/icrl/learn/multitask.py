@@ -10,6 +10,10 @@ Same window pass, n-step bootstrap, filter and actor loss as ``icrl.learn.amago`
                  + online_coeff * -PopArt_normalise( min_C mean_k value Q(sg(s), a_k ~ pi(s)) )   optional DPG
     loss         = mean(actor) + critic_loss_weight * mean(critic)       means over valid transitions
 
+For a single categorical action the critic is a ``DiscreteBinnedCritic`` (bins of every action from one pass):
+Q(s, a_buf) is selected by the one-hot, and every mean over policy samples above becomes the exact expectation
+sum_a pi(a) value(Q(s, a)) (with DPG on, its gradient reaches the policy through the probabilities).
+
 Why scale-free: the labels live on a fixed symlog grid, so the cross-entropy neither grows nor shrinks with
 the returns of a task; the binary filter keeps only the sign of the advantage. The value baseline is a mean over
 ``actor_samples`` policy samples (the binned critic takes the action as an input, so there is no per-action
@@ -38,6 +42,7 @@ from icrl.learn.amago import (
     valid_mean,
 )
 from icrl.learn.targets import bin_values, hlgauss_labels, twohot_labels
+from icrl.nets.heads import DiscreteBinnedCritic
 from icrl.nets.layers import symexp
 from icrl.records import Batch
 
@@ -54,16 +59,36 @@ def binned_td_targets(agent, s_next: torch.Tensor, batch: Batch, cfg: LearnConfi
     """y (N, G) in reward-multiplied units; no gradient. Values are decoded first, then averaged over samples."""
     pi_next = next_policy(agent, s_next, cfg)
     critic = agent.target_critic
-    values = sample_mean(lambda: bin_values(critic(s_next, pi_next.sample()), critic.bins), cfg.critic_samples)
+    if per_action(agent):
+        values = (pi_next.probs.unsqueeze(-3) * bin_values(critic(s_next), critic.bins)).sum(-1)  # (N, C, G)
+    else:
+        values = sample_mean(lambda: bin_values(critic(s_next, pi_next.sample()), critic.bins), cfg.critic_samples)
     return bootstrap_targets(values, batch, agent, cfg)
 
 
-def policy_values(agent, w: Window, cfg: LearnConfig) -> torch.Tensor:
+def per_action(agent) -> bool:
+    """True when the critic outputs bins for every action (a single categorical action)."""
+    return isinstance(agent.critic, DiscreteBinnedCritic)
+
+
+def buffer_logits(agent, w: Window) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Logits of Q(s, a_buf) (N, C, G, K) with gradients, and those of every action (N, C, G, A, K) or None."""
+    if not per_action(agent):
+        return agent.critic(w.s_now, w.a_buf).float(), None
+    every = agent.critic(w.s_now).float()  # (N, C, G, A, K)
+    return (every * w.a_buf.unsqueeze(-3).unsqueeze(-1)).sum(-2), every
+
+
+def policy_values(agent, w: Window, cfg: LearnConfig, every: torch.Tensor | None = None) -> torch.Tensor:
     """E_pi Q(sg(s), .) (N, C, G): mean value of ``actor_samples`` policy samples under the frozen critic.
 
     With DPG on, the samples are reparameterised so the term's gradient reaches the policy; otherwise they are
-    plain samples (the filter's baseline needs no gradient).
+    plain samples (the filter's baseline needs no gradient). ``every``: the per-action critic's logits
+    (N, C, G, A, K); then the expectation is exact, its gradient (DPG on) through the policy's probabilities.
     """
+    if every is not None:
+        probs = w.pi.probs if cfg.online_coeff > 0 else w.pi.probs.detach()
+        return (probs.unsqueeze(-3) * bin_values(every.detach(), agent.critic.bins)).sum(-1)
     s_frozen = w.s_now.detach()
     draw = w.pi.rsample if cfg.online_coeff > 0 else w.pi.sample
     bins = agent.critic.bins
@@ -81,12 +106,12 @@ def multitask_loss(agent, batch: Batch, cfg: LearnConfig) -> tuple[torch.Tensor,
     y = binned_td_targets(agent, w.s_next, batch, cfg)  # (N, G)
     agent.popart.update_stats(y)  # for the optional DPG term and logging only
     labels = value_labels(y, bins, cfg)  # (N, G, K)
-    logits = agent.critic(w.s_now, w.a_buf).float()  # (N, C, G, K)
+    logits, every = buffer_logits(agent, w)  # (N, C, G, K), (N, C, G, A, K) or None
     assert logits.shape == (N, C, G, K) and labels.shape == (N, G, K), (logits.shape, labels.shape)
     critic_loss = valid_mean(-(labels.unsqueeze(-3) * torch.log_softmax(logits, dim=-1)).sum(-1))
 
     q_buf = bin_values(logits.detach(), bins)  # (N, C, G)
-    q_pi = policy_values(agent, w, cfg)  # (N, C, G)
+    q_pi = policy_values(agent, w, cfg, every)  # (N, C, G)
     weights = torch.ones_like(w.logp) if cfg.fake_filter else bc_weights(q_buf, q_pi, cfg)  # (N, G)
     actor = actor_loss(w.logp, weights, agent.popart.normalize(q_pi), cfg)
     loss = actor + cfg.critic_loss_weight * critic_loss

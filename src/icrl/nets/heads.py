@@ -7,8 +7,10 @@ Axes: ``G`` discounts (multi-gamma, main gamma last), ``C`` ensemble members, ``
 * ``DiscreteCritic`` (a single categorical action): Q of every action at once, (..., D) -> (..., C, G, A).
 * ``ContinuousCritic`` (Box, or several categoricals): input ``[s, symlog(1/(1-gamma)), a]`` so one network
   serves every horizon: (..., D), (..., G, A) -> (..., C, G).
-* ``BinnedCritic`` (the multi-task agent, any action space): the same input, logits over ``K`` symlog-spaced
-  value bins: (..., D), (..., G, A) -> (..., C, G, K).
+* ``BinnedCritic`` (the multi-task agent, Box or several categoricals): the same input, logits over ``K``
+  symlog-spaced value bins: (..., D), (..., G, A) -> (..., C, G, K).
+* ``DiscreteBinnedCritic`` (the multi-task agent, a single categorical): bins for every action at once,
+  (..., D) -> (..., C, G, A, K), so E_pi[Q] is an exact sum over actions.
 
 The ensemble is ``C`` independent MLPs whose weights are stacked into one tensor per layer and evaluated with a
 single batched matmul (no Python loop over members).
@@ -149,3 +151,27 @@ class BinnedCritic(_StateActionGammaMLP):
     def forward(self, s: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
         """s (..., D); actions (..., G, A) -> logits over bins (..., C, G, K)."""
         return self.outputs(s, actions)
+
+
+class DiscreteBinnedCritic(nn.Module):
+    """Q(s, ., gamma) of every action as logits over ``K`` symlog-spaced value bins (single categorical actions).
+
+    The method's multi-task critic feeds one-hot actions to the (state, action) network, so the value of the
+    policy must be estimated from samples and every read is another pass of the ensemble. One output per action
+    (as ``DiscreteCritic``) gives Q(s, a_buf) by selection and E_pi[Q] exactly, from a single pass; on POPGym
+    the action-input critic learned which action pays far more slowly (``benchmarks/RESULTS.md``).
+    """
+
+    def __init__(self, d_in: int, num_gammas: int, num_actions: int, members: int, num_bins: int, low: float,
+                 high: float, hidden: int = 256, n_layers: int = 2) -> None:
+        super().__init__()
+        self.num_gammas, self.num_actions, self.members, self.num_bins = num_gammas, num_actions, members, num_bins
+        self.net = EnsembleMLP(members, d_in, hidden, n_layers, num_gammas * num_actions * num_bins)
+        self.register_buffer("bins", symlog_bins(num_bins, low, high), persistent=False)
+
+    def forward(self, s: torch.Tensor) -> torch.Tensor:
+        """s (..., D) -> logits (..., C, G, A, K)."""
+        lead = s.shape[:-1]
+        out = self.net(s.reshape(-1, s.shape[-1]))  # (C, N, G*A*K)
+        out = out.view(self.members, -1, self.num_gammas, self.num_actions, self.num_bins).transpose(0, 1)
+        return out.reshape(*lead, self.members, self.num_gammas, self.num_actions, self.num_bins)
