@@ -104,8 +104,9 @@ class LearnConfig:
     ``agent="amago"``: scalar critics trained by regression in PopArt-normalised space, DPG + filtered BC
     (method 7.2). ``agent="multitask"`` (AMAGO-2, method 7.6): critics classify values into symlog-spaced bins
     (cross-entropy against two-hot or HL-Gauss labels, no PopArt in the critic loss), filtered BC whose
-    advantage baseline averages ``actor_samples`` policy samples, DPG off unless ``online_coeff`` > 0; both
-    losses are then independent of the scale of returns. The resolved values are what ``config.json`` shows.
+    advantage baseline is E_pi Q (exact for a single categorical action, else ``actor_samples`` policy samples),
+    DPG off unless ``online_coeff`` > 0; both losses are then independent of the scale of returns. The resolved
+    values are what ``config.json`` shows.
     """
 
     agent: str = "amago"  # "amago" or "multitask" (AMAGO-2: binned critics, sampled-baseline filtered BC)
