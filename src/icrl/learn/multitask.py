@@ -15,10 +15,10 @@ Q(s, a_buf) is selected by the one-hot, and every mean over policy samples above
 sum_a pi(a) value(Q(s, a)) (with DPG on, its gradient reaches the policy through the probabilities).
 
 Why scale-free: the labels live on a fixed symlog grid, so the cross-entropy neither grows nor shrinks with
-the returns of a task; the binary filter keeps only the sign of the advantage. The value baseline is a mean over
-``actor_samples`` policy samples (the binned critic takes the action as an input, so there is no per-action
-output to sum over, method 7.6.1). PopArt statistics still follow y: they scale the optional DPG term and are
-logged, but the critic loss never uses them.
+the returns of a task; the binary filter keeps only the sign of the advantage. For Box and multi-categorical
+actions the value baseline is a mean over ``actor_samples`` policy samples (the action-input critic has no
+per-action output to sum over, method 7.6.1). PopArt statistics still follow y: they scale the optional DPG term
+and are logged, but the critic loss never uses them.
 
 Axes: N valid transitions, C critics, G discounts (main gamma last), K value bins, A encoded action width.
 """
