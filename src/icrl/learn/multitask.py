@@ -76,7 +76,9 @@ def buffer_logits(agent, w: Window) -> tuple[torch.Tensor, torch.Tensor | None]:
     if not per_action(agent):
         return agent.critic(w.s_now, w.a_buf).float(), None
     every = agent.critic(w.s_now).float()  # (N, C, G, A, K)
-    return (every * w.a_buf.unsqueeze(-3).unsqueeze(-1)).sum(-2), every
+    n, c, g, _, k = every.shape
+    index = w.a_buf.argmax(-1).view(n, 1, g, 1, 1).expand(n, c, g, 1, k)  # a gather keeps no (N, C, G, A, K) copy
+    return every.gather(-2, index).squeeze(-2), every
 
 
 def policy_values(agent, w: Window, cfg: LearnConfig, every: torch.Tensor | None = None) -> torch.Tensor:
