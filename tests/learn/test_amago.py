@@ -173,3 +173,33 @@ def test_learner_warmup_polyak_and_non_finite_loss() -> None:
     batch.prev_reward[0, 1] = float("nan")
     with pytest.raises(FloatingPointError, match="loss became"):
         learner.update(batch)
+
+
+class _QuadraticCritic(torch.nn.Module):
+    """Q(s, a) = -|a - target|^2 for every member and gamma: (N, D), (N, G, A) -> (N, C, G)."""
+
+    def __init__(self, target: torch.Tensor, members: int) -> None:
+        super().__init__()
+        self.target, self.members = target, members
+
+    def forward(self, s: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        q = -((actions - self.target) ** 2).sum(-1)  # (N, G)
+        return q.unsqueeze(-2).expand(q.shape[0], self.members, q.shape[-1])
+
+
+def test_dpg_moves_a_box_policy_to_the_critics_maximum() -> None:
+    """With a fixed critic whose best action is known, the DPG term alone drives the policy's mode there."""
+    torch.manual_seed(0)
+    agent, cfg = _agent("box", offline_coeff=0.0, online_coeff=1.0, num_critics=4)
+    target = torch.tensor([0.6, -0.4])
+    agent.critic, agent.target_critic = _QuadraticCritic(target, 4), _QuadraticCritic(target, 4)
+    params = [p for n, p in agent.named_parameters() if n.startswith(("actor.", "encoder.", "sequence."))]
+    opt = torch.optim.Adam(params, lr=3e-3)
+    batch = _batch(SPECS["box"], lengths=(6, 6, 6))
+    for _ in range(100):
+        opt.zero_grad()
+        amago_loss(agent, batch, cfg)[0].backward()
+        opt.step()
+    with torch.no_grad():
+        mode = agent.actor.distribution(agent.state_sequence(batch)[:, :-1][batch.transition_mask]).mode()
+    assert (mode - target).abs().max() < 0.05  # every state, every gamma's policy
