@@ -74,21 +74,32 @@ class EnsembleMLP(nn.Module):
         return x
 
 
-class DiscreteCritic(nn.Module):
+class _PerActionMLP(nn.Module):
+    """Ensemble MLP on ``s`` with ``out_dim`` outputs per (gamma, action): (..., D) -> (..., C, G, A, out_dim)."""
+
+    def __init__(self, d_in: int, num_gammas: int, num_actions: int, members: int, out_dim: int,
+                 hidden: int = 256, n_layers: int = 2) -> None:
+        super().__init__()
+        self.num_gammas, self.num_actions, self.members, self.out_dim = num_gammas, num_actions, members, out_dim
+        self.net = EnsembleMLP(members, d_in, hidden, n_layers, num_gammas * num_actions * out_dim)
+
+    def outputs(self, s: torch.Tensor) -> torch.Tensor:
+        lead = s.shape[:-1]
+        out = self.net(s.reshape(-1, s.shape[-1]))  # (C, N, G*A*out_dim)
+        out = out.view(self.members, -1, self.num_gammas, self.num_actions, self.out_dim).transpose(0, 1)
+        return out.reshape(*lead, self.members, self.num_gammas, self.num_actions, self.out_dim)
+
+
+class DiscreteCritic(_PerActionMLP):
     """Q(s, .) for every action, per member and gamma; Q(s, a) = <Q(s, .), a> for one-hots or probabilities."""
 
     def __init__(self, d_in: int, num_gammas: int, num_actions: int, members: int, hidden: int = 256,
                  n_layers: int = 2) -> None:
-        super().__init__()
-        self.num_gammas, self.num_actions, self.members = num_gammas, num_actions, members
-        self.net = EnsembleMLP(members, d_in, hidden, n_layers, num_gammas * num_actions)
+        super().__init__(d_in, num_gammas, num_actions, members, 1, hidden, n_layers)
 
     def forward(self, s: torch.Tensor) -> torch.Tensor:
         """s (..., D) -> Q (..., C, G, A)."""
-        lead = s.shape[:-1]
-        q = self.net(s.reshape(-1, s.shape[-1]))  # (C, N, G*A)
-        q = q.view(self.members, -1, self.num_gammas, self.num_actions).transpose(0, 1)
-        return q.reshape(*lead, self.members, self.num_gammas, self.num_actions)
+        return self.outputs(s).squeeze(-1)
 
 
 class _StateActionGammaMLP(nn.Module):
@@ -153,7 +164,7 @@ class BinnedCritic(_StateActionGammaMLP):
         return self.outputs(s, actions)
 
 
-class DiscreteBinnedCritic(nn.Module):
+class DiscreteBinnedCritic(_PerActionMLP):
     """Q(s, ., gamma) of every action as logits over ``K`` symlog-spaced value bins (single categorical actions).
 
     The method's multi-task critic feeds one-hot actions to the (state, action) network, so the value of the
@@ -164,14 +175,9 @@ class DiscreteBinnedCritic(nn.Module):
 
     def __init__(self, d_in: int, num_gammas: int, num_actions: int, members: int, num_bins: int, low: float,
                  high: float, hidden: int = 256, n_layers: int = 2) -> None:
-        super().__init__()
-        self.num_gammas, self.num_actions, self.members, self.num_bins = num_gammas, num_actions, members, num_bins
-        self.net = EnsembleMLP(members, d_in, hidden, n_layers, num_gammas * num_actions * num_bins)
+        super().__init__(d_in, num_gammas, num_actions, members, num_bins, hidden, n_layers)
         self.register_buffer("bins", symlog_bins(num_bins, low, high), persistent=False)
 
     def forward(self, s: torch.Tensor) -> torch.Tensor:
         """s (..., D) -> logits (..., C, G, A, K)."""
-        lead = s.shape[:-1]
-        out = self.net(s.reshape(-1, s.shape[-1]))  # (C, N, G*A*K)
-        out = out.view(self.members, -1, self.num_gammas, self.num_actions, self.num_bins).transpose(0, 1)
-        return out.reshape(*lead, self.members, self.num_gammas, self.num_actions, self.num_bins)
+        return self.outputs(s)
