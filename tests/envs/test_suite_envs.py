@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from icrl.envs import make_env
-from icrl.envs.suites.aib import TASKS
+from icrl.envs.suites.aib import TASKS, make_aib
 from icrl.envs.suites.contexts import SPLITS, ContextSpec, ContextualEnv, split_instances, split_values
 from icrl.envs.suites.double_integrator import DoubleIntegrator
 from icrl.errors import ICRLError
@@ -124,6 +124,31 @@ def test_mujoco_aib_tasks_apply_their_contexts(task) -> None:
         assert model.opt.gravity[2] == pytest.approx(-ctx["gravity"])
     for _ in range(3):
         env.step(env.action_space.sample())
+
+
+@pytest.mark.skipif(not (has("dm_control") and has("mujoco")), reason="needs the aib extra")
+def test_aib_cartpole_is_solved_by_a_controller_that_knows_the_sign() -> None:
+    """A linear controller told the hidden sign balances for all 1000 steps; with the wrong sign it drops the pole.
+
+    Checks the wrapper end to end (observation layout, action scale, inversion) and shows why a policy that has
+    not inferred the sign scores below random actions (about 340): half of its episodes are actively destabilised.
+    """
+    def episode_return(instance: int, sign: float) -> float:
+        env = make_aib("cartpole", split="train", instance=instance)
+        obs, _ = env.reset(seed=0)
+        total = 0.0
+        for _ in range(1000):
+            x, _cos, sin, x_dot, angle_dot = obs
+            obs, reward, terminated, truncated, _ = env.step(np.clip([sign * (5 * sin + angle_dot + x + x_dot)], -1, 1))
+            total += reward
+            if terminated or truncated:
+                break
+        return total
+
+    for instance in (0, 1):  # signs +1 and -1
+        sign = split_instances(TASKS["cartpole"].specs, "train")[instance]["sign"]
+        assert episode_return(instance, sign) > 990
+        assert episode_return(instance, -sign) < 250
 
 
 @pytest.mark.skipif(not has("mujoco"), reason="needs the mujoco extra")

@@ -23,7 +23,7 @@ from icrl.train.checkpoint import (
     set_rng_state,
 )
 from icrl.train.logging import Progress, RunLogger, read_metrics
-from icrl.train.plots import plot_run
+from icrl.train.plots import plot_run, steps_label
 
 
 def test_round_trip_keep_and_latest(tmp_path) -> None:
@@ -129,6 +129,11 @@ def test_plots_are_pngs(tmp_path) -> None:
     assert {p.name for p in written} == {"learning_curve.png", "attempts.png"}
     for p in written:
         assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_env_step_ticks_are_short() -> None:
+    assert [steps_label(x) for x in (0, 500, 2500, 20_000, 12_500, 1_500_000)] == \
+        ["0", "500", "2.5k", "20k", "12.5k", "1.5M"]
 
 
 def test_plain_progress_lines(capsys) -> None:

@@ -19,7 +19,7 @@ from icrl.bench.runner import RunResult
 from icrl.bench.suites import PUBLISHED_AGGREGATES, Suite
 from icrl.fsutil import atomic_write_text
 from icrl.train.logging import read_metrics
-from icrl.train.plots import pyplot, save_png
+from icrl.train.plots import env_steps_axis, pyplot, save_png
 
 
 def mean_se(values: Sequence[float]) -> tuple[float, float]:
@@ -122,7 +122,7 @@ def plot_curves(suite: Suite, results: Sequence[RunResult], out: Path) -> list[P
         for split, value in task.published.items():
             ax.axhline(value, ls="--", color="gray", lw=1)
             ax.annotate(f"published ({split})", (0, value), fontsize=7, color="gray", va="bottom")
-        ax.set_xlabel("env steps")
+        env_steps_axis(ax)
         ax.set_ylabel(f"evaluation {task.metric} (train split)")
         ax.set_title(f"{suite.name}: {task.name}")
         ax.grid(alpha=0.3)

@@ -132,6 +132,18 @@ MAZE_TASKS = (
               minutes_per_100k=12.0),
 )
 
+# --- Pendulum-v1 without memory: a check of the Box-action learner apart from in-context inference -----------------
+# Dense reward, 200-step episodes, a feedforward policy over windows of 32 steps (cheap updates: 500 per 2,000 env
+# steps). The two tasks differ only in the Polyak rate: the critic's value needs about 1 / (tau (1 - gamma^n))
+# updates to build up, 33,000 at the method's tau 0.003 and gamma 0.99, which a CPU budget does not reach.
+_PENDULUM = ("model.sequence=feedforward", "model.max_seq_len=32", "env.num_envs=8", "train.steps_per_epoch=250",
+             "train.updates_per_epoch=500", "train.eval_every=1", "train.ckpt_every=1", "train.eval_episodes=8",
+             "explore.sample_eval=false", "explore.eps_start=0.5", "explore.eps_end=0.05",
+             "explore.anneal_steps=2500", "learn.gamma=0.99", "learn.extra_gammas=[0.9, 0.95]",
+             "model.head_hidden=128", "learn.reward_multiplier=1")
+PENDULUM_TASKS = tuple(BenchTask(f"tau-{tau}", "Pendulum-v1", 20_000, _PENDULUM + (f"learn.tau={tau}",),
+                                 eval_episodes=16, minutes_per_100k=40.0) for tau in ("0.003", "0.01"))
+
 SUITES: dict[str, Suite] = {s.name: s for s in (
     Suite("popgym-easy", "POPGym easy memory tasks (RepeatPrevious, CountRecall, StatelessCartPole)",
           tuple(_popgym(n, 100_000, 1.0) for n in POPGYM_EASY), 3,
@@ -147,6 +159,8 @@ SUITES: dict[str, Suite] = {s.name: s for s in (
           "Benad et al. 2026 (arXiv 2602.06550, v1), method 'Amago'", "aib", "iqm"),
     Suite("mazerunner-relabel", "MazeRunner 7x7, 3 goals: hindsight relabeling (75% of sampled rollouts) vs none",
           MAZE_TASKS, 3, "no published figure for this maze (Crafter: 62% with relabeling, 27% without)"),
+    Suite("continuous-check", "Pendulum-v1, no memory: the Box-action learner at two Polyak rates (tau)",
+          PENDULUM_TASKS, 3, "no published figure (first evaluations, at 2k steps: -1,250 to -1,350)"),
     Suite("halfcheetah-vel", "HalfCheetah with a hidden target velocity, 3 episodes per task",
           (BenchTask("halfcheetah-vel", "halfcheetah-vel", 1_000_000, _HCV, ("train",), {"train": -57.5}, None, 16,
                      score_scale=1 / 3, minutes_per_100k=15.0),), 3,

@@ -21,6 +21,22 @@ def pyplot():
     return plt
 
 
+def steps_label(steps: float, _pos: object = None) -> str:
+    """Tick label of an env-steps axis: 20000 -> '20k', 1500000 -> '1.5M' (long numbers overlap on small plots)."""
+    for size, suffix in ((1e6, "M"), (1e3, "k")):
+        if abs(steps) >= size:
+            return f"{steps / size:.4g}{suffix}"
+    return f"{steps:.4g}"
+
+
+def env_steps_axis(ax) -> None:
+    """Label ``ax``'s x axis as env steps, with short tick labels."""
+    from matplotlib.ticker import FuncFormatter
+
+    ax.set_xlabel("env steps")
+    ax.xaxis.set_major_formatter(FuncFormatter(steps_label))
+
+
 def save_png(fig, path: Path) -> Path:
     atomic_save(path, lambda tmp: fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight"))
     return path
@@ -47,7 +63,7 @@ def _learning_curve(plt, rows: list[dict], path: Path) -> Path:
     for ax, key in zip(axes[0], keys):
         pts = [(r["env_steps"], r[key]) for r in rows if key in r]
         ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o" if len(pts) < 30 else None, lw=1.5)
-        ax.set_xlabel("env steps")
+        env_steps_axis(ax)
         ax.set_title(key)
         ax.grid(alpha=0.3)
     if not keys:
@@ -73,7 +89,7 @@ def _attempts(plt, evals: list[dict], path: Path) -> Path:
     for a in attempts:
         pts = [(r["env_steps"], r[f"eval/attempt_{a}/{kind}"]) for r in evals if f"eval/attempt_{a}/{kind}" in r]
         line_ax.plot([p[0] for p in pts], [p[1] for p in pts], label=f"attempt {a}")
-    line_ax.set_xlabel("env steps")
+    env_steps_axis(line_ax)
     line_ax.set_title(f"{kind} per attempt")
     line_ax.legend(fontsize=7)
     for ax in (bar_ax, line_ax):
