@@ -68,6 +68,10 @@ def test_summary_and_csv_contents() -> None:
     text = summary_markdown(_suite(), results)
     assert "| a | train | 100 | 70.0 +- 10.0 | 2 | 66.0 |" in text
     assert "Not comparable" in text  # one run used a reduced budget
+    longer = [results[0], RunResult("a", 1, results[1].scores, 300, 3.0, Path("."))]
+    text = summary_markdown(_suite(), longer)
+    assert "| a | train | 100-300 | 70.0 +- 10.0 | 2 | 66.0 |" in text  # seeds of different budgets: a range
+    assert "longer than the suite's budget" in text and "Not comparable" not in text
     rows = list(csv.DictReader(io.StringIO(results_csv(results))))
     assert len(rows) == 6 and rows[0] == {"task": "a", "seed": "0", "split": "train", "score": "60",
                                           "env_steps": "100", "budget_scale": "1.0"}

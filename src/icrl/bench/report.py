@@ -81,12 +81,18 @@ def summary_markdown(suite: Suite, results: Sequence[RunResult]) -> str:
     if any(s < 1 for s in scales):
         lines += [f"**Not comparable with the published figures: budget scale {', '.join(map(str, scales))} "
                   "of the published env-step budget.**", ""]
+    elif any(s > 1 for s in scales):
+        lines += [f"**Budget scale {', '.join(map(str, scales))}: longer than the suite's budget (see the env steps "
+                  "column).**", ""]
     lines += [f"Published figures: {suite.source}. Ours: mean +- standard error over seeds; each seed scores the "
               "better of its last two checkpoints.", "",
               "| task | split | env steps | ours | seeds | published |", "|---|---|---|---|---|---|"]
-    steps = {r.task: r.env_steps for r in results}
+    spans: dict[str, set[int]] = {}
+    for r in results:
+        spans.setdefault(r.task, set()).add(r.env_steps)
+    steps = {task: "-".join(f"{n:,}" for n in sorted({min(s), max(s)})) for task, s in spans.items()}
     for row in per_task_table(suite, results):
-        lines.append(f"| {row['task']} | {row['split']} | {steps[row['task']]:,} | {_fmt(row['mean'])} +- "
+        lines.append(f"| {row['task']} | {row['split']} | {steps[row['task']]} | {_fmt(row['mean'])} +- "
                      f"{_fmt(row['se'])} | {row['seeds']} | {_fmt(row['published'])} |")
     agg = aggregates(suite, results)
     if agg:
