@@ -7,6 +7,7 @@ The critic depends on ``learn.agent``: for "amago", a discrete critic (Q of ever
 categorical action and a continuous one (action as input) otherwise; for "multitask", logits over value bins:
 a ``DiscreteBinnedCritic`` (bins of every action) for a single categorical action, a ``BinnedCritic`` (action as
 input) otherwise.
+With ``learn.dynamics_coeff`` > 0 a ``DynamicsHead`` reads s too (an auxiliary loss, not in the method).
 Only the actor and critic have target copies (Polyak-averaged); the encoders have none (method 7.5). PopArt
 statistics live here too, so one ``state_dict`` holds everything learned.
 """
@@ -23,7 +24,14 @@ from torch import nn
 from icrl.config import RunConfig
 from icrl.learn.popart import PopArt
 from icrl.nets.distributions import PolicyFamily, make_policy_family
-from icrl.nets.heads import Actor, BinnedCritic, ContinuousCritic, DiscreteBinnedCritic, DiscreteCritic
+from icrl.nets.heads import (
+    Actor,
+    BinnedCritic,
+    ContinuousCritic,
+    DiscreteBinnedCritic,
+    DiscreteCritic,
+    DynamicsHead,
+)
 from icrl.nets.sequence import SequenceModel, make_sequence_model
 from icrl.nets.timestep import TimestepEncoder
 from icrl.records import Batch
@@ -34,9 +42,11 @@ Critic = DiscreteCritic | ContinuousCritic | BinnedCritic | DiscreteBinnedCritic
 
 class Agent(nn.Module):
     def __init__(self, encoder: TimestepEncoder, sequence: SequenceModel, actor: Actor, critic: Critic,
-                 family: PolicyFamily, gammas: tuple[float, ...], popart: PopArt | None = None) -> None:
+                 family: PolicyFamily, gammas: tuple[float, ...], popart: PopArt | None = None,
+                 dynamics: DynamicsHead | None = None) -> None:
         super().__init__()
         self.encoder, self.sequence, self.actor, self.critic = encoder, sequence, actor, critic
+        self.dynamics = dynamics  # the optional auxiliary head (learn.dynamics_coeff > 0); no target copy
         self.family = family
         self.gammas = gammas
         self.register_buffer("gamma_values", torch.tensor(gammas, dtype=torch.float32), persistent=False)
@@ -103,7 +113,11 @@ def make_agent(cfg: RunConfig, obs_spec: ObsSpec, action_spec: ActionSpec, max_s
     actor = Actor(sequence.out_dim, len(gammas), family, m.head_hidden, m.head_layers)
     critic = make_critic(cfg, sequence.out_dim, family)
     popart = PopArt(len(gammas), beta=cfg.learn.popart_beta, enabled=cfg.learn.popart)
-    return Agent(encoder, sequence, actor, critic, family, gammas, popart)
+    dynamics = None
+    if cfg.learn.dynamics_coeff > 0:
+        dynamics = DynamicsHead(sequence.out_dim, encoder.norm_dim, action_spec.dim, encoder.predictable_dim,
+                                m.head_hidden, m.head_layers)
+    return Agent(encoder, sequence, actor, critic, family, gammas, popart, dynamics)
 
 
 def make_critic(cfg: RunConfig, d_in: int, family: PolicyFamily) -> Critic:

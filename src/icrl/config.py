@@ -137,6 +137,9 @@ class LearnConfig:
     critic_min_value: float = -1e5  # multitask: value of the lowest bin (reward-multiplied units; lower is clipped)
     critic_max_value: float = 1e5  # multitask: value of the highest bin (higher targets are clipped)
     hlgauss_sigma: float = 0.75  # multitask, hlgauss labels: std of the Gaussian label, in bin widths
+    # weight of an auxiliary loss, not in the method: predict the next observation and reward from the state
+    # and action (icrl.learn.auxiliary), for tasks with a hidden context to infer; 0 builds no extra head
+    dynamics_coeff: float = 0.0
     lr: float = 1e-4
     warmup_steps: int = 500
     weight_decay: float = 1e-3
@@ -167,6 +170,7 @@ class LearnConfig:
         _positive("learn.actor_samples", self.actor_samples)
         _positive("learn.critic_samples", self.critic_samples)
         self._check_bins()
+        _positive("learn.dynamics_coeff", self.dynamics_coeff, allow_zero=True)
         _positive("learn.lr", self.lr)
         _positive("learn.warmup_steps", self.warmup_steps, allow_zero=True)
         _positive("learn.weight_decay", self.weight_decay, allow_zero=True)

@@ -7,6 +7,7 @@ One pass of the encoders over the whole window gives the states ``s`` (B, L, D);
     actor        = online_coeff * -PopArt(min_C Q(sg(s), a ~ pi(s)))                          DPG, frozen critic
                  + offline_coeff * -filter(Q(s, a_buf) - E_pi Q(s, .)) * log pi(a_buf | s)   filtered BC
     loss         = mean(actor) + critic_loss_weight * mean(critic)        means over valid transitions
+                 (+ dynamics_coeff * next-step prediction, optional, not in the method: icrl.learn.auxiliary)
 
 Axes: B sequences, T = L - 1 transitions, N valid transitions (flattened), C critics, G discounts (main gamma
 last), A encoded action width.
@@ -28,6 +29,7 @@ import torch
 from torch.func import functional_call
 
 from icrl.config import LearnConfig
+from icrl.learn.auxiliary import add_dynamics_loss
 from icrl.learn.filters import binary_filter, exp_filter
 from icrl.learn.targets import nstep_targets
 from icrl.records import Batch
@@ -181,7 +183,7 @@ def amago_loss(agent, batch: Batch, cfg: LearnConfig) -> tuple[torch.Tensor, dic
     """
     w = encode_window(agent, batch)
     if cfg.fake_filter and cfg.online_coeff == 0:
-        return behaviour_cloning_loss(w, cfg)
+        return add_dynamics_loss(agent, batch, w.s_now, cfg.dynamics_coeff, *behaviour_cloning_loss(w, cfg))
 
     y = td_targets(agent, w.s_next, batch, cfg)  # (N, G)
     agent.popart.update_stats(y)
@@ -201,7 +203,7 @@ def amago_loss(agent, batch: Batch, cfg: LearnConfig) -> tuple[torch.Tensor, dic
             "q/mean": valid_mean(q_main), "q/target_mean": valid_mean(y[..., main]),
             "q/ensemble_std": valid_mean(q_buf.float().std(-2, correction=0)[..., main]),
             "popart/sigma": agent.popart.sigma[main], "popart/mu": agent.popart.mu[main]}
-    return loss, metrics
+    return add_dynamics_loss(agent, batch, w.s_now, cfg.dynamics_coeff, loss, metrics)
 
 
 def valid_mean(x: torch.Tensor) -> torch.Tensor:

@@ -41,6 +41,7 @@ from icrl.learn.amago import (
     sample_mean,
     valid_mean,
 )
+from icrl.learn.auxiliary import add_dynamics_loss
 from icrl.learn.targets import bin_values, hlgauss_labels, twohot_labels
 from icrl.nets.heads import DiscreteBinnedCritic
 from icrl.nets.layers import symexp
@@ -101,7 +102,7 @@ def multitask_loss(agent, batch: Batch, cfg: LearnConfig) -> tuple[torch.Tensor,
     """The AMAGO-2 loss for one batch of windows, and detached metrics."""
     w = encode_window(agent, batch)
     if cfg.fake_filter and cfg.online_coeff == 0:
-        return behaviour_cloning_loss(w, cfg)
+        return add_dynamics_loss(agent, batch, w.s_now, cfg.dynamics_coeff, *behaviour_cloning_loss(w, cfg))
     bins = agent.critic.bins  # (K,)
     N, G, K, C = w.logp.shape[0], len(agent.gammas), bins.numel(), cfg.num_critics
 
@@ -127,4 +128,4 @@ def multitask_loss(agent, batch: Batch, cfg: LearnConfig) -> tuple[torch.Tensor,
             "q/ensemble_std": valid_mean(q_buf[..., -1].std(-1, correction=0)),
             "q/target_clipped": valid_mean(outside.float()),
             "popart/sigma": agent.popart.sigma[-1], "popart/mu": agent.popart.mu[-1]}
-    return loss, metrics
+    return add_dynamics_loss(agent, batch, w.s_now, cfg.dynamics_coeff, loss, metrics)

@@ -11,6 +11,8 @@ Axes: ``G`` discounts (multi-gamma, main gamma last), ``C`` ensemble members, ``
   symlog-spaced value bins: (..., D), (..., G, A) -> (..., C, G, K).
 * ``DiscreteBinnedCritic`` (the multi-task agent, a single categorical): bins for every action at once,
   (..., D) -> (..., C, G, A, K), so E_pi[Q] is an exact sum over actions.
+* ``DynamicsHead`` (optional, ``learn.dynamics_coeff`` > 0): the change of the next step's normalised
+  observation and reward from ``[s, this step's normalised input, a]``, an auxiliary target for the state.
 
 The ensemble is ``C`` independent MLPs whose weights are stacked into one tensor per layer and evaluated with a
 single batched matmul (no Python loop over members).
@@ -24,7 +26,7 @@ import torch
 from torch import nn
 
 from icrl.nets.distributions import PolicyFamily
-from icrl.nets.layers import make_activation, mlp, symlog
+from icrl.nets.layers import InputNorm, make_activation, mlp, symlog
 
 
 class Actor(nn.Module):
@@ -39,6 +41,26 @@ class Actor(nn.Module):
 
     def distribution(self, s: torch.Tensor):
         return self.family.distribution(self(s))
+
+
+class DynamicsHead(nn.Module):
+    """Predicts x_{t+1} - x_t (normalised observation and reward) from ``[s_t, x_t, a_t]``.
+
+    ``x_t`` and ``a_t`` are inputs, so the only thing the head must take from ``s_t`` is what the current step
+    does not show: a hidden context such as an actuator's sign, which the sequence model must then infer.
+    The changes are standardised by running statistics (``target_norm``): one step changes an observation
+    by a small fraction of its spread, and unscaled they would give the loss almost no weight.
+    """
+
+    def __init__(self, d_state: int, input_dim: int, action_dim: int, out_dim: int, hidden: int = 256,
+                 n_layers: int = 2) -> None:
+        super().__init__()
+        self.net = mlp(d_state + input_dim + action_dim, hidden, n_layers, out_dim)
+        self.target_norm = InputNorm(out_dim)
+
+    def forward(self, s: torch.Tensor, x_now: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        """s (..., D), x_now (..., V), action (..., A) -> predicted change (..., out_dim)."""
+        return self.net(torch.cat([s, x_now, action], dim=-1))
 
 
 class EnsembleLinear(nn.Module):

@@ -97,4 +97,8 @@ class InputNorm(nn.Module):
         """x: (..., D); mask: x.shape[:-1] bool (True = real row) or None."""
         if self.training:
             self.update(x, mask)
+        return self.normalize(x)
+
+    def normalize(self, x: torch.Tensor) -> torch.Tensor:
+        """x normalised by the current statistics (no update)."""
         return ((x - self.mu) / self.sigma).clamp(-1e4, 1e4)

@@ -40,19 +40,38 @@ class TimestepEncoder(nn.Module):
         self.vector_keys = [k for k in obs_spec.shapes if not obs_spec.is_image(k)]
         self.image_keys = [k for k in obs_spec.shapes if obs_spec.is_image(k)]
         vec_dim = sum(int(torch.tensor(obs_spec.shapes[k]).prod()) for k in self.vector_keys) + 1 + action_dim
+        self.norm_dim, self.action_dim = vec_dim, action_dim
         self.norm = InputNorm(vec_dim) if normalize_inputs else None
         self.cnns = nn.ModuleDict({k: SmallCNN(obs_spec.shapes[k]) for k in self.image_keys})
         in_dim = vec_dim + sum(c.out_dim for c in self.cnns.values())
         self.net = nn.Sequential(mlp(in_dim, hidden, n_layers, out_dim), nn.LayerNorm(out_dim))
         self.out_dim = out_dim
 
+    @property
+    def predictable_dim(self) -> int:
+        """Width of the vector observation and reward at the front of ``vector_input``'s rows."""
+        return self.norm_dim - self.action_dim
+
+    def vector_input(self, obs: dict[str, torch.Tensor], prev_action: torch.Tensor,
+                     prev_reward: torch.Tensor) -> torch.Tensor:
+        """[flattened vector obs, prev_reward, prev_action] before normalisation: (B, L, vec_dim)."""
+        lead = prev_reward.shape
+        parts = [obs[k].reshape(*lead, -1).float() for k in self.vector_keys]
+        parts += [prev_reward.unsqueeze(-1).float(), prev_action.float()]
+        return torch.cat(parts, dim=-1)
+
+    @torch.no_grad()
+    def normalized_vector_input(self, obs: dict[str, torch.Tensor], prev_action: torch.Tensor,
+                                prev_reward: torch.Tensor) -> torch.Tensor:
+        """``vector_input`` normalised by the current statistics, without updating them (a prediction target)."""
+        x = self.vector_input(obs, prev_action, prev_reward)
+        return x if self.norm is None else self.norm.normalize(x)
+
     def forward(self, obs: dict[str, torch.Tensor], prev_action: torch.Tensor, prev_reward: torch.Tensor,
                 valid: torch.Tensor | None = None) -> torch.Tensor:
         """obs: key -> (B, L, ...); prev_action (B, L, A); prev_reward (B, L); valid (B, L) -> (B, L, out_dim)."""
         lead = prev_reward.shape
-        parts = [obs[k].reshape(*lead, -1).float() for k in self.vector_keys]
-        parts += [prev_reward.unsqueeze(-1).float(), prev_action.float()]
-        x = torch.cat(parts, dim=-1)
+        x = self.vector_input(obs, prev_action, prev_reward)
         if self.norm is not None:
             x = self.norm(x, valid)
         feats = [x] + [cnn(obs[k].reshape(-1, *obs[k].shape[len(lead):])).reshape(*lead, -1)

@@ -1,0 +1,34 @@
+"""Optional auxiliary loss: predict the next step's observation and reward (``learn.dynamics_coeff`` > 0).
+
+Not part of the published method. Its purpose is hidden-context inference from few updates: in a task whose
+dynamics depend on a context the observation does not show (AIB's actuator sign), the RL losses give the
+sequence model a weak, noisy signal to infer it, whereas predicting x_{t+1} - x_t from ``[s_t, x_t, a_t]`` is
+dense, supervised and impossible without it. Targets are the changes of the encoder's normalised inputs,
+standardised by the head's running statistics (no gradient); every valid transition of the window counts.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from icrl.records import Batch
+
+
+def dynamics_loss(agent, batch: Batch, s_now: torch.Tensor) -> torch.Tensor:
+    """Mean squared error of the predicted change over the N valid transitions; ``s_now`` (N, D) as encoded."""
+    mask = batch.transition_mask
+    x = agent.encoder.normalized_vector_input(batch.obs, batch.prev_action, batch.prev_reward)  # (B, L, V)
+    k = agent.encoder.predictable_dim  # observation and reward; the action part of x_{t+1} is a_t itself
+    x_now = x[:, :-1][mask]  # (N, V)
+    target = agent.dynamics.target_norm(x[:, 1:][mask][..., :k] - x_now[..., :k])  # standardised changes
+    predicted = agent.dynamics(s_now, x_now, batch.actions[mask].float())
+    return ((predicted.float() - target) ** 2).mean() if target.numel() else predicted.sum() * 0.0
+
+
+def add_dynamics_loss(agent, batch: Batch, s_now: torch.Tensor, coeff: float, loss: torch.Tensor,
+                      metrics: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """``loss + coeff * dynamics_loss`` and its metric, or both unchanged for an agent without the head."""
+    if agent.dynamics is None:
+        return loss, metrics
+    aux = dynamics_loss(agent, batch, s_now)
+    return loss + coeff * aux, {**metrics, "aux/dynamics_loss": aux.detach()}
