@@ -115,8 +115,8 @@ def make_agent(cfg: RunConfig, obs_spec: ObsSpec, action_spec: ActionSpec, max_s
     popart = PopArt(len(gammas), beta=cfg.learn.popart_beta, enabled=cfg.learn.popart)
     dynamics = None
     if cfg.learn.dynamics_coeff > 0:
-        dynamics = DynamicsHead(sequence.out_dim, encoder.norm_dim, action_spec.dim, encoder.predictable_dim,
-                                m.head_hidden, m.head_layers)
+        dynamics = DynamicsHead(sequence.out_dim, action_spec.dim, encoder.predictable_dim, m.head_hidden,
+                                m.head_layers)
     return Agent(encoder, sequence, actor, critic, family, gammas, popart, dynamics)
 
 

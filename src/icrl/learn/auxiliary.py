@@ -2,9 +2,10 @@
 
 Not part of the published method. Its purpose is hidden-context inference from few updates: in a task whose
 dynamics depend on a context the observation does not show (AIB's actuator sign), the RL losses give the
-sequence model a weak, noisy signal to infer it, whereas predicting x_{t+1} - x_t from ``[s_t, x_t, a_t]`` is
-dense, supervised and impossible without it. Targets are the changes of the encoder's normalised inputs,
-standardised by the head's running statistics (no gradient); every valid transition of the window counts.
+sequence model a weak, noisy signal to infer it, whereas predicting x_{t+1} - x_t from the state and the
+action is dense, supervised and impossible without it (the head sees only ``[s_t, a_t]``, see
+``DynamicsHead``). Targets are the changes of the encoder's normalised inputs, standardised by the head's
+running statistics (no gradient); every valid transition of the window counts.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ def dynamics_loss(agent, batch: Batch, s_now: torch.Tensor) -> torch.Tensor:
     k = agent.encoder.predictable_dim  # observation and reward; the action part of x_{t+1} is a_t itself
     x_now = x[:, :-1][mask]  # (N, V)
     target = agent.dynamics.target_norm(x[:, 1:][mask][..., :k] - x_now[..., :k])  # standardised changes
-    predicted = agent.dynamics(s_now, x_now, batch.actions[mask].float())
+    predicted = agent.dynamics(s_now, batch.actions[mask].float())
     return ((predicted.float() - target) ** 2).mean() if target.numel() else predicted.sum() * 0.0
 
 

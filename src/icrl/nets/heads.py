@@ -12,7 +12,7 @@ Axes: ``G`` discounts (multi-gamma, main gamma last), ``C`` ensemble members, ``
 * ``DiscreteBinnedCritic`` (the multi-task agent, a single categorical): bins for every action at once,
   (..., D) -> (..., C, G, A, K), so E_pi[Q] is an exact sum over actions.
 * ``DynamicsHead`` (optional, ``learn.dynamics_coeff`` > 0): the change of the next step's normalised
-  observation and reward from ``[s, this step's normalised input, a]``, an auxiliary target for the state.
+  observation and reward from ``[s, a]``, an auxiliary target that makes the state carry hidden contexts.
 
 The ensemble is ``C`` independent MLPs whose weights are stacked into one tensor per layer and evaluated with a
 single batched matmul (no Python loop over members).
@@ -44,23 +44,23 @@ class Actor(nn.Module):
 
 
 class DynamicsHead(nn.Module):
-    """Predicts x_{t+1} - x_t (normalised observation and reward) from ``[s_t, x_t, a_t]``.
+    """Predicts x_{t+1} - x_t (normalised observation and reward) from ``[s_t, a_t]``.
 
-    ``x_t`` and ``a_t`` are inputs, so the only thing the head must take from ``s_t`` is what the current step
-    does not show: a hidden context such as an actuator's sign, which the sequence model must then infer.
-    The changes are standardised by running statistics (``target_norm``): one step changes an observation
-    by a small fraction of its spread, and unscaled they would give the loss almost no weight.
+    Only the state and the action are inputs: given this step's raw input too (which holds a_{t-1}), the head
+    itself could read a hidden context such as an actuator's sign off one transition, and the state, which
+    the actor and critic read, would never need to carry it. The changes are standardised by running
+    statistics (``target_norm``): one step changes an observation by a small fraction of its spread, and
+    unscaled they would give the loss almost no weight.
     """
 
-    def __init__(self, d_state: int, input_dim: int, action_dim: int, out_dim: int, hidden: int = 256,
-                 n_layers: int = 2) -> None:
+    def __init__(self, d_state: int, action_dim: int, out_dim: int, hidden: int = 256, n_layers: int = 2) -> None:
         super().__init__()
-        self.net = mlp(d_state + input_dim + action_dim, hidden, n_layers, out_dim)
+        self.net = mlp(d_state + action_dim, hidden, n_layers, out_dim)
         self.target_norm = InputNorm(out_dim)
 
-    def forward(self, s: torch.Tensor, x_now: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
-        """s (..., D), x_now (..., V), action (..., A) -> predicted change (..., out_dim)."""
-        return self.net(torch.cat([s, x_now, action], dim=-1))
+    def forward(self, s: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        """s (..., D), action (..., A) -> predicted standardised change (..., out_dim)."""
+        return self.net(torch.cat([s, action], dim=-1))
 
 
 class EnsembleLinear(nn.Module):
