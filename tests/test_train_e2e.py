@@ -120,6 +120,11 @@ def test_eval_command_reports_attempt_metrics(tmp_path: Path, capsys) -> None:
     assert metrics["eval/rollouts"] == 4 and "eval/attempt_1/success" in metrics
     assert cli_main(["eval", str(run), "--json", "--episodes", "4"]) == 0
     assert "eval/return" in json.loads(capsys.readouterr().out)
+    # overrides after options are overrides too (argparse alone rejects them as unrecognised)
+    assert cli_main(["eval", str(run), "--json", "train.eval_episodes=12"]) == 0
+    assert json.loads(capsys.readouterr().out)["eval/rollouts"] == 12
+    with pytest.raises(SystemExit):
+        cli_main(["eval", str(run), "--episodes", "4", "--no-such-option"])
 
 
 def test_cli_errors_are_clear(tmp_path: Path, capsys) -> None:

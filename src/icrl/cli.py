@@ -136,8 +136,20 @@ def _print_metrics(metrics: dict[str, float], keys: tuple[str, ...] | None = Non
             print(f"  {k:<32} {metrics[k]:.4g}")
 
 
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    """Like ``parse_args``, but ``section.field=value`` overrides may also come after options
+    (``icrl eval RUN --episodes 8 env.kwargs.split=eval_out``); argparse alone rejects those."""
+    parser = _parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and hasattr(args, "overrides") and all("=" in e and not e.startswith("-") for e in extra):
+        args.overrides = list(args.overrides) + extra
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    return args
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    args = _parse(argv)
     commands = {"train": _cmd_train, "eval": _cmd_eval, "envs": _cmd_envs, "plot": _cmd_plot, "bench": _cmd_bench}
     try:
         commands[args.command](args)
