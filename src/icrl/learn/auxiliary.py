@@ -5,7 +5,8 @@ dynamics depend on a context the observation does not show (AIB's actuator sign)
 sequence model a weak, noisy signal to infer it, whereas predicting x_{t+1} - x_t from the state and the
 action is dense, supervised and impossible without it (the head sees only ``[s_t, a_t]``, see
 ``DynamicsHead``). Targets are the changes of the encoder's normalised inputs, standardised by the head's
-running statistics (no gradient); every valid transition of the window counts.
+running statistics (no gradient); every valid transition of the window counts (including the rare reset
+inside a multi-episode rollout). Only vector observations are predicted; image keys are not.
 """
 
 from __future__ import annotations
