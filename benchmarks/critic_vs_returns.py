@@ -12,17 +12,12 @@ on a CPU budget"). Continuous-action critics only (the AMAGO agent's action-inpu
 
 from __future__ import annotations
 
-import argparse
-from pathlib import Path
-
 import numpy as np
 import torch
+from _checkpoint_probe import latest_checkpoint, parse_args, unseen_batches
 
 from icrl.learn.amago import encode_window
 from icrl.nets.heads import ContinuousCritic
-from icrl.train import state
-from icrl.train.parts import make_parts
-from icrl.train.rundir import load_config, run_dir_lock
 
 
 def discounted_to_window_end(rewards: np.ndarray, mask: np.ndarray, gamma: float) -> np.ndarray:
@@ -35,44 +30,29 @@ def discounted_to_window_end(rewards: np.ndarray, mask: np.ndarray, gamma: float
     return out
 
 
-def measure(cfg, run_dir: Path, batches: int) -> tuple:
-    """Counters of the latest checkpoint, and Q(s, a_buf), returns to the window's end and rewards (flat)."""
-    parts = make_parts(cfg, run_dir)
-    try:
-        counters = state.restore(parts, run_dir / "checkpoints")
-        if counters is None:
-            raise SystemExit(f"{run_dir} has no checkpoint yet.")
-        agent = parts.agent.train(False)
-        if not isinstance(agent.critic, ContinuousCritic):
-            kind = type(agent.critic).__name__
-            raise SystemExit(f"this check reads an action-input critic; {run_dir} has a {kind}.")
-        q_all, ret_all, rew_all = [], [], []
-        for i in range(batches):
-            batch = parts.sampler.sample(1_000_000 + i)  # batch numbers the run itself never drew
-            with torch.no_grad():
-                w = encode_window(agent, batch)
-                q = agent.popart.denormalize(agent.critic(w.s_now, w.a_buf).float())[..., -1].mean(-1)
-            mask = batch.transition_mask.numpy()
-            rewards = cfg.learn.reward_multiplier * batch.prev_reward[:, 1:].numpy()
-            ret_all.append(discounted_to_window_end(rewards, mask, cfg.learn.gamma)[mask])
-            q_all.append(q.numpy())
-            rew_all.append(rewards[mask])
-    finally:
-        parts.close()
-    return counters, np.concatenate(q_all), np.concatenate(ret_all), np.concatenate(rew_all)
+def measure(parts, batches: int) -> tuple:
+    """Q(s, a_buf), returns to the window's end and rewards (flat) on ``batches`` unseen batches."""
+    cfg, agent = parts.cfg, parts.agent
+    if not isinstance(agent.critic, ContinuousCritic):
+        raise SystemExit(f"this check reads an action-input critic; the run has a {type(agent.critic).__name__}.")
+    q_all, ret_all, rew_all = [], [], []
+    for batch in unseen_batches(parts, batches):
+        with torch.no_grad():
+            w = encode_window(agent, batch)
+            q = agent.popart.denormalize(agent.critic(w.s_now, w.a_buf).float())[..., -1].mean(-1)
+        mask = batch.transition_mask.numpy()
+        rewards = cfg.learn.reward_multiplier * batch.prev_reward[:, 1:].numpy()
+        ret_all.append(discounted_to_window_end(rewards, mask, cfg.learn.gamma)[mask])
+        q_all.append(q.numpy())
+        rew_all.append(rewards[mask])
+    return np.concatenate(q_all), np.concatenate(ret_all), np.concatenate(rew_all)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("run_dir", type=Path)
-    parser.add_argument("--batches", type=int, default=8, help="training batches to sample (default 8)")
-    args = parser.parse_args()
-    torch.set_num_threads(1)
-    cfg = load_config(args.run_dir)
-    # Opening the replay store deletes a killed writer's temporary files: a live trainer's too, so hold the lock
-    # (a run that is training is refused with the holder's pid).
-    with run_dir_lock(args.run_dir):
-        counters, q, ret, rew = measure(cfg, args.run_dir, args.batches)
+    args = parse_args(__doc__)
+    with latest_checkpoint(args.run_dir) as (parts, counters):
+        cfg = parts.cfg
+        q, ret, rew = measure(parts, args.batches)
     top = np.zeros(ret.size, bool)
     top[np.argsort(ret)[-max(1, ret.size // 20):]] = True  # the 5% largest returns (ties broken by position)
     print(f"{args.run_dir}: epoch {counters.epoch}, {counters.updates} updates, "

@@ -16,14 +16,21 @@ import torch
 from icrl.records import Batch
 
 
-def dynamics_loss(agent, batch: Batch, s_now: torch.Tensor) -> torch.Tensor:
-    """Mean squared error of the predicted change over the N valid transitions; ``s_now`` (N, D) as encoded."""
+def dynamics_target(agent, batch: Batch) -> torch.Tensor:
+    """Standardised x_{t+1} - x_t (observation and reward) of the N valid transitions: (N, K), no gradient.
+
+    In training mode this also updates the head's statistics of the changes.
+    """
     mask = batch.transition_mask
     x = agent.encoder.normalized_vector_input(batch.obs, batch.prev_action, batch.prev_reward)  # (B, L, V)
     k = agent.encoder.predictable_dim  # observation and reward; the action part of x_{t+1} is a_t itself
-    x_now = x[:, :-1][mask]  # (N, V)
-    target = agent.dynamics.target_norm(x[:, 1:][mask][..., :k] - x_now[..., :k])  # standardised changes
-    predicted = agent.dynamics(s_now, batch.actions[mask].float())
+    return agent.dynamics.target_norm(x[:, 1:][mask][..., :k] - x[:, :-1][mask][..., :k])
+
+
+def dynamics_loss(agent, batch: Batch, s_now: torch.Tensor) -> torch.Tensor:
+    """Mean squared error of the predicted change over the N valid transitions; ``s_now`` (N, D) as encoded."""
+    target = dynamics_target(agent, batch)
+    predicted = agent.dynamics(s_now, batch.actions[batch.transition_mask].float())
     return ((predicted.float() - target) ** 2).mean() if target.numel() else predicted.sum() * 0.0
 
 
