@@ -159,11 +159,17 @@ def test_sampled_baseline_estimates_the_policy_expectation() -> None:
 
 def _filter_mask(agent, batch: Batch, cfg: LearnConfig, monkeypatch) -> tuple[torch.Tensor, dict]:
     """The filter weights the loss itself computes (recorded from its call of ``bc_weights``), and its metrics."""
-    seen = []
+    return _filter_call(agent, batch, cfg, monkeypatch)[:2]
+
+
+def _filter_call(agent, batch: Batch, cfg: LearnConfig, monkeypatch) -> tuple[torch.Tensor, dict, torch.Tensor]:
+    """As ``_filter_mask``, plus the advantage (N, G) the filter decided on."""
+    seen, advantages = [], []
     original = mt.bc_weights
 
-    def spy(*args):
-        seen.append(original(*args))
+    def spy(q_buf, q_pi, *rest):
+        advantages.append(q_buf.mean(-2) - q_pi.mean(-2))
+        seen.append(original(q_buf, q_pi, *rest))
         return seen[-1]
 
     with monkeypatch.context() as patch:
@@ -171,7 +177,7 @@ def _filter_mask(agent, batch: Batch, cfg: LearnConfig, monkeypatch) -> tuple[to
         torch.manual_seed(0)  # the same policy samples for every call
         _, metrics = multitask_loss(agent, batch, cfg)
     assert len(seen) == 1
-    return seen[0], metrics
+    return seen[0], metrics, advantages[0]
 
 
 @pytest.mark.parametrize("kind", ["discrete", "box"])
@@ -210,14 +216,21 @@ def test_filter_decisions_ignore_the_scale_of_learned_values(monkeypatch) -> Non
     """A critic that learned 1000x larger values (as it would from 1000x rewards) imitates the same actions."""
     agent, cfg = _agent("discrete", critic_min_value=-1e5, critic_max_value=1e5)
     batch = _batch(SPECS["discrete"], lengths=(L, L, L), seed=2)
-    masks = []
+    masks, advantages = [], []
     for scale in (1.0, 1000.0):
         scaled_agent = copy.deepcopy(agent)
         scaled_agent.critic = _ValueCritic(agent.critic.bins, scale)  # an action-input critic, targets too
         scaled_agent.target_critic = _ValueCritic(agent.critic.bins, scale)
-        masks.append(_filter_mask(scaled_agent, batch, cfg, monkeypatch)[0])
+        mask, _, adv = _filter_call(scaled_agent, batch, cfg, monkeypatch)
+        masks.append(mask)
+        advantages.append(adv / scale)
     assert 0 < masks[0].sum() < masks[0].numel()
-    assert torch.equal(masks[0], masks[1])
+    # Where the policy's value equals the buffer action's (a tie: advantage 0 up to float rounding), either decision
+    # is right and the rounding picks one; every other decision must be the same at both scales.
+    decided = advantages[0].abs() > 1e-4
+    assert decided.float().mean() > 0.75
+    assert torch.allclose(advantages[0], advantages[1], atol=1e-5)
+    assert torch.equal(masks[0][decided], masks[1][decided])
 
 
 def test_pure_behaviour_cloning_skips_the_critic() -> None:
