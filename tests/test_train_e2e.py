@@ -62,6 +62,9 @@ def test_rerunning_resumes_counters_and_refuses_other_configs(tmp_path: Path) ->
     assert [r["epoch"] for r in read_metrics(run)] == [1, 2, 3]
     with pytest.raises(CheckpointError, match="learn.lr"):
         train(_cfg("learn.lr=0.01", "train.epochs=4"), run, progress="off")
+    # How evaluation acts is not part of what is learned: a run may resume with greedy evaluations.
+    metrics = train(_cfg("train.epochs=4", "explore.sample_eval=false", "train.eval_episodes=6"), run, progress="off")
+    assert metrics["epoch"] == 4 and json.loads((run / "config.json").read_text())["explore"]["sample_eval"] is False
 
 
 def _offline_cfg(epochs: int) -> RunConfig:

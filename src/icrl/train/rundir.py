@@ -13,9 +13,10 @@ from icrl.errors import CheckpointError
 from icrl.fsutil import atomic_write_text
 
 # Fields that may change between sessions of one run: they steer the loop, not what is learned so far.
+# Fields a resumed run may change: budgets, logging, hardware, and how evaluation acts (never what is learned).
 RESUMABLE_FIELDS = {"train.epochs", "train.time_limit_min", "train.eval_every", "train.log_every",
                     "train.ckpt_every", "train.wandb", "train.wandb_project", "train.device", "train.threads",
-                    "env.vector", "replay.prefetch"}
+                    "train.eval_episodes", "explore.sample_eval", "env.vector", "replay.prefetch"}
 
 
 def config_path(run_dir: Path) -> Path:
