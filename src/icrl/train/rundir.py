@@ -12,8 +12,8 @@ from icrl.config import RunConfig
 from icrl.errors import CheckpointError
 from icrl.fsutil import atomic_write_text
 
-# Fields that may change between sessions of one run: they steer the loop, not what is learned so far.
-# Fields a resumed run may change: budgets, logging, hardware, and how evaluation acts (never what is learned).
+# Fields that may change between sessions of one run: they steer the loop and how evaluation acts, not what is
+# learned so far.
 RESUMABLE_FIELDS = {"train.epochs", "train.time_limit_min", "train.eval_every", "train.log_every",
                     "train.ckpt_every", "train.wandb", "train.wandb_project", "train.device", "train.threads",
                     "train.eval_episodes", "explore.sample_eval", "env.vector", "replay.prefetch"}
