@@ -23,7 +23,7 @@ from collections.abc import Callable
 import numpy as np
 
 from icrl.envs.suites.aib import TASKS, make_aib
-from icrl.envs.suites.contexts import split_instances
+from icrl.envs.suites.contexts import SPLITS, split_instances
 
 Behaviour = Callable[[np.ndarray, float, np.random.Generator], np.ndarray]
 
@@ -60,11 +60,12 @@ def episode_returns(behaviour: Behaviour, split: str, episodes_per_instance: int
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--episodes-per-instance", type=int, default=50)
-    parser.add_argument("--split", default="train", choices=("train", "eval_in", "eval_out"))
+    parser.add_argument("--split", default="train", choices=SPLITS)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    n = 20 * args.episodes_per_instance
-    print(f"AIB DI, split {args.split}: {n} episodes per behaviour (20 instances, both signs)")
+    instances = len(split_instances(TASKS["di"].specs, args.split))
+    n = instances * args.episodes_per_instance
+    print(f"AIB DI, split {args.split}: {n} episodes per behaviour ({instances} instances, both signs)")
     print(f"{'behaviour':<16} {'mean return':>12} {'episodes reaching the goal':>28} {'goal steps when reached':>25}")
     for name, behaviour in BEHAVIOURS.items():
         returns = episode_returns(behaviour, args.split, args.episodes_per_instance, args.seed)

@@ -71,7 +71,7 @@ class Suite:
 # positions): whole-episode context, width 128, the same reward scale and exploration over ~1/3 of the budget.
 # Scored with the policy's most likely action (the method offers sampled or argmax evaluation; the AIB suites
 # use argmax too): a policy whose probabilities are not yet near one-hot loses return to sampling
-# (CountRecallEasy at 300k steps, two seeds: 0.822 / 0.885 sampled, 0.875 / 0.949 greedy; RESULTS.md).
+# (CountRecallEasy at 300k steps, three seeds: 0.822 / 0.885 / 0.826 sampled, 0.875 / 0.949 / 0.886 greedy).
 _POPGYM = ("env.num_envs=24", "train.steps_per_epoch=100", "train.updates_per_epoch=60", "train.eval_every=3",
            "train.ckpt_every=3", "train.eval_episodes=48", "learn.reward_multiplier=100", "learn.tau=0.0025",
            "model.pos_emb=learned", "explore.anneal_steps=1500", "replay.capacity_steps=200000",
