@@ -45,6 +45,8 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--budget-scale", type=float, default=1.0,
                    help="multiple of each task's env-step budget: <1 for a quick, non-comparable smoke run, "
                         ">1 to train on past it (both marked in the table)")
+    b.add_argument("overrides", nargs="*", help="settings changed for every task, e.g. learn.tau=0.0025 (marked in "
+                                                "the table; pass them again to resume)")
     pl = sub.add_parser("plot", help="write learning-curve and per-attempt PNGs of a run")
     pl.add_argument("run_dir", type=Path)
     return p
@@ -112,7 +114,7 @@ def _cmd_bench(args: argparse.Namespace) -> None:
         raise ConfigError(f"--budget-scale={args.budget_scale} must be > 0.")
     out = args.out or Path("bench") / suite.name
     outcome = run_suite(suite, out, seeds=args.seeds, tasks=args.tasks, jobs=args.jobs,
-                        epochs_scale=args.budget_scale)
+                        epochs_scale=args.budget_scale, overrides=args.overrides)
     results = collect_results(suite, out)  # this call's runs and every run finished earlier in the folder
     if results:
         for path in write_report(suite, results, out):

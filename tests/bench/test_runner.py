@@ -10,6 +10,7 @@ import pytest
 from icrl.bench import SUITES, BenchTask, Suite, collect_results, run_suite
 from icrl.bench import runner as runner_mod
 from icrl.cli import main as cli_main
+from icrl.errors import ConfigError
 from icrl.train.logging import read_metrics
 
 TINY = ("env.kwargs.delay=2", "env.num_envs=4", "env.eval_num_envs=4", "model.d_model=16", "model.n_layers=1",
@@ -100,3 +101,22 @@ def test_cli_bench_writes_tables_and_curves(tiny_suite: Suite, tmp_path: Path, c
     assert cli_main(["bench", "--list"]) == 0
     assert "aib-quick" in capsys.readouterr().out
     assert cli_main(["bench", "tiny", "--budget-scale", "0"]) == 2
+
+
+def test_overrides_change_every_run_are_marked_and_must_match_to_resume(tiny_suite: Suite, tmp_path: Path,
+                                                                         capsys) -> None:
+    """``icrl bench SUITE key=value``: an ablation of the suite's settings, recorded, reported, never mixed up."""
+    assert cli_main(["bench", "tiny", "--seeds", "1", "--out", str(tmp_path), "learn.tau=0.5"]) == 0
+    run = tmp_path / "remember" / "seed_0"
+    assert json.loads((run / "config.json").read_text())["learn"]["tau"] == 0.5
+    assert json.loads((run / "score.json").read_text())["overrides"] == ["learn.tau=0.5"]
+    summary = (tmp_path / "summary.md").read_text()
+    assert "Settings changed from the suite's: `learn.tau=0.5`** (1 of 1 runs)" in summary
+    assert [r.overrides for r in collect_results(tiny_suite, tmp_path)] == [("learn.tau=0.5",)]
+    capsys.readouterr()
+    # The same finished run asked for without the override: trained again, which refuses the other config.
+    assert cli_main(["bench", "tiny", "--seeds", "1", "--out", str(tmp_path)]) == 2
+    assert "learn.tau" in capsys.readouterr().err
+    with pytest.raises(ConfigError, match="train.seed"):  # what the suite fixes per run cannot be overridden
+        run_suite(tiny_suite, tmp_path / "other", seeds=1, overrides=["train.seed=3"])
+    assert not (tmp_path / "other").exists()

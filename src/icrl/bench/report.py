@@ -84,6 +84,9 @@ def summary_markdown(suite: Suite, results: Sequence[RunResult]) -> str:
     elif any(s > 1 for s in scales):
         lines += [f"**Budget scale {', '.join(map(str, scales))}: longer than the suite's budget (see the env steps "
                   "column).**", ""]
+    for changed in sorted({r.overrides for r in results if r.overrides}):
+        lines += [f"**Settings changed from the suite's: `{' '.join(changed)}`** "
+                  f"({sum(r.overrides == changed for r in results)} of {len(results)} runs).", ""]
     lines += [f"Published figures: {suite.source}. Ours: mean +- standard error over seeds; each seed scores the "
               "better of its last two checkpoints.", "",
               "| task | split | env steps | ours | seeds | published |", "|---|---|---|---|---|---|"]

@@ -1,10 +1,10 @@
 """Run a suite: every (task, seed) as an ordinary run directory, in parallel processes, resumable.
 
 ``out/<task>/seed_<s>/`` is the run directory of one seed. A run counts as finished when its ``score.json``
-records the epochs of the requested budget; anything else is trained (resuming its checkpoints, so an
-interrupted suite, or a quick ``--budget-scale`` run grown to the full budget, continues where it stopped) and
-then scored. Scoring follows the AIB protocol: each split is evaluated at the last two checkpoints and the
-better one counts.
+records the epochs of the requested budget and the same extra overrides; anything else is trained (resuming its
+checkpoints, so an interrupted suite, or a quick ``--budget-scale`` run grown to the full budget, continues where
+it stopped) and then scored. Scoring follows the AIB protocol: each split is evaluated at the last two
+checkpoints and the better one counts.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import traceback
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from multiprocessing import get_context
@@ -35,6 +36,7 @@ class RunResult:
     env_steps: int
     budget_scale: float
     run_dir: Path
+    overrides: tuple[str, ...] = ()  # settings changed from the suite's (``icrl bench SUITE key=value``)
 
 
 @dataclass
@@ -56,7 +58,7 @@ def read_score(run_dir: Path) -> dict | None:
 
 def _result(data: dict, run_dir: Path) -> RunResult:
     return RunResult(data["task"], int(data["seed"]), {k: float(v) for k, v in data["scores"].items()},
-                     int(data["env_steps"]), float(data["budget_scale"]), run_dir)
+                     int(data["env_steps"]), float(data["budget_scale"]), run_dir, tuple(data.get("overrides", ())))
 
 
 def collect_results(suite: Suite, out: Path) -> list[RunResult]:
@@ -82,28 +84,38 @@ def score_run(task: BenchTask, run_dir: Path) -> dict[str, dict[str, float]]:
 
 
 def run_one(suite_name: str, task_name: str, seed: int, out: Path, scale: float, threads: int,
-            progress: str) -> dict:
-    """Train (or resume) and score one seed of one task; returns what ``score.json`` holds."""
+            progress: str, overrides: tuple[str, ...] = ()) -> dict:
+    """Train (or resume) and score one seed of one task; returns what ``score.json`` holds.
+
+    A run finished with other ``overrides`` goes to ``train``, which refuses its different config by name.
+    """
     task = get_suite(suite_name).task(task_name)
     run_dir = run_dir_of(out, task_name, seed)
-    cfg = task.config(seed, scale, threads)
+    cfg = task.config(seed, scale, threads, overrides)
     done = read_score(run_dir)
-    if done is not None and done.get("epochs") == cfg.train.epochs:
+    if done is not None and done.get("epochs") == cfg.train.epochs and done.get("overrides", []) == list(overrides):
         return done
     train(cfg, run_dir, progress=progress, label=f"{task_name} s{seed}")
     per_checkpoint = score_run(task, run_dir)
     data = {"task": task_name, "seed": seed, "epochs": cfg.train.epochs,
             "env_steps": cfg.train.epochs * task.steps_per_epoch(), "budget_scale": scale,
             "scores": {split: max(values.values()) for split, values in per_checkpoint.items()},
-            "checkpoints": per_checkpoint}
+            "checkpoints": per_checkpoint, "overrides": list(overrides)}
     atomic_write_text(run_dir / SCORE_FILE, json.dumps(data, indent=2, sort_keys=True))
     return data
 
 
 def run_suite(suite: Suite, out: Path, seeds: int | None = None, tasks: list[str] | None = None, jobs: int = 1,
-              epochs_scale: float = 1.0) -> SuiteRun:
-    """Run every (task, seed) not finished yet, ``jobs`` at a time; a failing run does not stop the others."""
+              epochs_scale: float = 1.0, overrides: Sequence[str] = ()) -> SuiteRun:
+    """Run every (task, seed) not finished yet, ``jobs`` at a time; a failing run does not stop the others.
+
+    ``overrides`` (``section.field=value``) change every task's settings, e.g. for an ablation; the report
+    marks them, and they must be passed again to resume the same runs.
+    """
     chosen = [suite.task(name) for name in tasks] if tasks else list(suite.tasks)
+    overrides = tuple(overrides)
+    for task in chosen:  # a bad override fails here, once, not in every worker
+        task.config(0, epochs_scale, 1, overrides)
     if jobs < 1:
         raise ConfigError(f"--jobs={jobs} must be >= 1.")
     seeds = seeds or suite.seeds
@@ -119,7 +131,7 @@ def run_suite(suite: Suite, out: Path, seeds: int | None = None, tasks: list[str
             outcome.failures.append(f"{name} seed_{seed}: {type(err).__name__}: {err}")
             traceback.print_exc()
 
-    args = [(suite.name, name, seed, Path(out), epochs_scale, threads, progress) for name, seed in work]
+    args = [(suite.name, name, seed, Path(out), epochs_scale, threads, progress, overrides) for name, seed in work]
     if jobs == 1:
         for a in args:
             record(a[1], a[2], lambda a=a: run_one(*a))

@@ -8,6 +8,7 @@ come from ../shared/benchmarks.md and name their source; ``None`` means there is
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from icrl.config import RunConfig, apply_overrides
@@ -36,10 +37,16 @@ class BenchTask:
         """Epochs that spend ``scale`` times the budget (at least 2, so two checkpoints can be compared)."""
         return max(2, math.ceil(self.env_steps * scale / self.steps_per_epoch()))
 
-    def config(self, seed: int, scale: float = 1.0, threads: int = 0) -> RunConfig:
-        extra = [f"env.name={self.env_name}", f"train.epochs={self.epochs(scale)}", f"train.seed={seed}",
-                 f"train.threads={threads}"]
-        return apply_overrides(RunConfig(), list(self.overrides) + extra)
+    def config(self, seed: int, scale: float = 1.0, threads: int = 0, overrides: Sequence[str] = ()) -> RunConfig:
+        """The run's config: the task's settings, then the caller's ``overrides``, then what the suite fixes."""
+        fixed = {"env.name": self.env_name, "train.epochs": self.epochs(scale), "train.seed": seed,
+                 "train.threads": threads}
+        for item in overrides:
+            if item.split("=", 1)[0].strip() in fixed:
+                raise ConfigError(f"bench override {item!r} changes what the suite fixes per run ("
+                                  f"{', '.join(fixed)}); use --tasks, --budget-scale or --seeds instead.")
+        extra = [f"{key}={value}" for key, value in fixed.items()]
+        return apply_overrides(RunConfig(), list(self.overrides) + list(overrides) + extra)
 
     def split_overrides(self, split: str) -> list[str]:
         return [] if split == "train" else [f"env.kwargs.split={split}"]
