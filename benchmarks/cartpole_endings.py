@@ -77,8 +77,9 @@ def main() -> None:
     cart = gym.make("CartPole-v1").unwrapped
     kinds = Counter(classify(x, theta, cart) for _, x, _, theta, _ in endings)
     lengths = np.array([e[0] for e in endings])
-    print(f"{args.run_dir} ({cfg.env.name}), latest checkpoint, most likely action: {len(endings)} episodes, "
-          f"mean return {metrics['eval/return']:.3f}")
+    # Envs that finish their share early start more episodes while the others catch up: all of them are counted.
+    print(f"{args.run_dir} ({cfg.env.name}), latest checkpoint, most likely action: {len(endings)} episodes ended "
+          f"(mean return of the evaluator's {metrics['eval/rollouts']:.0f}: {metrics['eval/return']:.3f})")
     print(f"episode length: median {np.median(lengths):.0f}, min {lengths.min()}, max {lengths.max()}")
     for kind, count in kinds.most_common():
         rows = [e for e in endings if classify(e[1], e[3], cart) == kind]
