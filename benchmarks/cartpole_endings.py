@@ -12,7 +12,7 @@ needs a different fix from one that drops the pole.
 from __future__ import annotations
 
 import argparse
-from collections import Counter
+from collections import defaultdict
 from pathlib import Path
 
 import gymnasium as gym
@@ -20,11 +20,7 @@ import numpy as np
 import torch
 from gymnasium.envs.classic_control.cartpole import CartPoleEnv
 
-from icrl.agent import make_agent
-from icrl.rollout import evaluate
-from icrl.train import checkpoint as ckpt
-from icrl.train.parts import probe_env
-from icrl.train.rundir import checkpoint_dir, load_config
+from icrl.train import evaluate_run
 
 
 class _RecordEnding(gym.Wrapper):
@@ -62,29 +58,30 @@ def main() -> None:
     parser.add_argument("--episodes", type=int, default=48)
     args = parser.parse_args()
     torch.set_num_threads(1)
-    cfg = load_config(args.run_dir)
-    env = probe_env(cfg)
-    agent = make_agent(cfg, env.obs_spec, env.action_spec, env.max_seq_len, env.max_time_idx)
-    loaded = ckpt.load_latest(checkpoint_dir(args.run_dir))
-    if loaded is None:
-        raise SystemExit(f"{args.run_dir} has no checkpoint yet.")
-    ckpt.load_module_state("agent", agent, loaded[0])
-    agent.eval()
     endings: list[tuple[int, float, float, float, float]] = []
-    metrics = evaluate(agent, lambda: _RecordEnding(env.factory(), endings), env.action_spec, cfg.env.name,
-                       cfg.env.eval_num_envs, args.episodes, torch.device("cpu"), sample=False,
-                       seed=cfg.train.seed + 99_999)
-    cart = gym.make("CartPole-v1").unwrapped
-    kinds = Counter(classify(x, theta, cart) for _, x, _, theta, _ in endings)
+    carts: list[CartPoleEnv] = []  # the simulators, for their own track and angle limits
+
+    def recording(factory):
+        def make() -> gym.Env:
+            env = _RecordEnding(factory(), endings)
+            carts.append(env.unwrapped)
+            return env
+        return make
+
+    # inline envs: the recorder's list must live in this process
+    metrics = evaluate_run(args.run_dir, args.episodes, greedy=True,
+                           overrides=["env.vector=inline", "train.device=cpu"], wrap_env=recording)
+    by_kind: dict[str, list[tuple[int, float, float, float, float]]] = defaultdict(list)
+    for ending in endings:
+        by_kind[classify(ending[1], ending[3], carts[0])].append(ending)
     lengths = np.array([e[0] for e in endings])
     # Envs that finish their share early start more episodes while the others catch up: all of them are counted.
-    print(f"{args.run_dir} ({cfg.env.name}), latest checkpoint, most likely action: {len(endings)} episodes ended "
+    print(f"{args.run_dir}, latest checkpoint, most likely action: {len(endings)} episodes ended "
           f"(mean return of the evaluator's {metrics['eval/rollouts']:.0f}: {metrics['eval/return']:.3f})")
     print(f"episode length: median {np.median(lengths):.0f}, min {lengths.min()}, max {lengths.max()}")
-    for kind, count in kinds.most_common():
-        rows = [e for e in endings if classify(e[1], e[3], cart) == kind]
+    for kind, rows in sorted(by_kind.items(), key=lambda item: -len(item[1])):
         length, x, theta = (np.mean([abs(r[i]) for r in rows]) for i in (0, 1, 3))
-        print(f"  {kind:<26} {count:>3}  mean length {length:6.1f}  mean |x| {x:.2f}  mean |theta| {theta:.3f} rad")
+        print(f"  {kind:<26} {len(rows):>3}  mean length {length:6.1f}  mean |x| {x:.2f}  mean |theta| {theta:.3f} rad")
 
 
 if __name__ == "__main__":

@@ -121,6 +121,10 @@ def test_eval_command_reports_attempt_metrics(tmp_path: Path, capsys) -> None:
     train(_cfg("train.epochs=1"), run, progress="off")
     metrics = evaluate_run(run, episodes=4)
     assert metrics["eval/rollouts"] == 4 and "eval/attempt_1/success" in metrics
+    wrapped: list = []  # wrap_env sees every env the evaluation makes (benchmarks/ scripts record through it)
+    evaluate_run(run, episodes=4, overrides=["env.vector=inline"],
+                 wrap_env=lambda factory: lambda: wrapped.append(factory()) or wrapped[-1])
+    assert len(wrapped) == json.loads((run / "config.json").read_text())["env"]["eval_num_envs"]
     assert cli_main(["eval", str(run), "--json", "--episodes", "4"]) == 0
     assert "eval/return" in json.loads(capsys.readouterr().out)
     # overrides after options are overrides too (argparse alone rejects them as unrecognised)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+
+import gymnasium as gym
 
 from icrl.agent import make_agent
 from icrl.config import apply_overrides
@@ -13,13 +16,17 @@ from icrl.train import checkpoint as ckpt
 from icrl.train.parts import probe_env
 from icrl.train.rundir import checkpoint_dir, load_config
 
+EnvFactory = Callable[[], gym.Env]
+
 
 def evaluate_run(run_dir: Path, episodes: int | None = None, greedy: bool = False,
-                 overrides: list[str] | None = None, checkpoint: str | None = None) -> dict[str, float]:
+                 overrides: list[str] | None = None, checkpoint: str | None = None,
+                 wrap_env: Callable[[EnvFactory], EnvFactory] | None = None) -> dict[str, float]:
     """Metrics of the run's saved policy over ``episodes`` fresh rollouts.
 
     ``overrides`` change the evaluation set-up only (e.g. ``env.kwargs.split=eval_out`` for a held-out context
-    split; the model must stay the same); ``checkpoint`` names one checkpoint instead of the latest.
+    split; the model must stay the same); ``checkpoint`` names one checkpoint instead of the latest;
+    ``wrap_env`` wraps the env factory (e.g. to record what the metrics do not, as benchmarks/ scripts do).
     """
     cfg = apply_overrides(load_config(run_dir), list(overrides or []))
     setup = pick_device(cfg.train.device, cfg.train.threads)
@@ -31,6 +38,7 @@ def evaluate_run(run_dir: Path, episodes: int | None = None, greedy: bool = Fals
         raise CheckpointError(f"{run_dir} has no checkpoint yet; train first (`icrl train --run-dir {run_dir}`).")
     ckpt.load_module_state("agent", agent, loaded[0])
     agent.eval()
-    return evaluate(agent, env.factory, env.action_spec, cfg.env.name, cfg.env.eval_num_envs,
+    factory = wrap_env(env.factory) if wrap_env else env.factory
+    return evaluate(agent, factory, env.action_spec, cfg.env.name, cfg.env.eval_num_envs,
                     episodes or cfg.train.eval_episodes, setup.device,
                     sample=cfg.explore.sample_eval and not greedy, seed=cfg.train.seed + 99_999, mode=cfg.env.vector)
