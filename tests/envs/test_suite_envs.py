@@ -259,3 +259,31 @@ def test_popgym_multitask_refuses_tasks_without_discrete_actions() -> None:
     with pytest.raises(ICRLError, match="PositionOnlyPendulumEasy"):
         make_env("popgym-multitask", tasks=["RepeatPreviousEasy", "PositionOnlyPendulumEasy"])
 
+
+
+def test_di_sac_reference_log_prob_is_the_squashed_gaussians() -> None:
+    """The calibration SAC of benchmarks/di_sac_reference.py: its log-probability is the tanh-Gaussian's."""
+    from pathlib import Path
+
+    import torch
+    from torch.distributions import Normal, TransformedDistribution
+    from torch.distributions.transforms import TanhTransform
+
+    spec = importlib.util.spec_from_file_location(
+        "di_sac_reference", Path(__file__).parents[2] / "benchmarks/di_sac_reference.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    torch.manual_seed(0)
+    agent = bench.SAC()
+    obs = torch.randn(64, 4)
+    action, logp = agent.act(obs)
+    mean, log_std = agent.actor(obs).chunk(2, -1)
+    squashed = TransformedDistribution(Normal(mean, log_std.clamp(-5, 2).exp()), [TanhTransform()])
+    expected = squashed.log_prob(action.clamp(-1 + 1e-6, 1 - 1e-6)).sum(-1)
+    assert torch.allclose(logp, expected, atol=1e-3)
+    greedy, _ = agent.act(obs, greedy=True)
+    assert torch.allclose(greedy, torch.tanh(mean))
+    before = [p.clone() for p in agent.targets.parameters()]
+    agent.update(obs, action.detach(), torch.ones(64), torch.randn(64, 4))
+    moved = [not torch.equal(a, b) for a, b in zip(before, agent.targets.parameters())]
+    assert all(moved)  # the Polyak step moves every target parameter towards the trained critics

@@ -1,0 +1,134 @@
+"""How many gradient updates does a standard off-policy learner need on our AIB double integrator?
+
+A plain soft actor-critic (SAC: two Q networks, automatic entropy temperature; no memory, written here in a
+few lines and not part of icrl) trains on the DI with the sign fixed (+1) and mass 1.0, one update of 256
+transitions per env step after 1,000 random steps. It calibrates the DI's difficulty: if this learner needs
+N updates, a 100k-step icrl run that makes far fewer than N cannot be expected to solve the (harder, inverted)
+task either. Prints a greedy evaluation (20 episodes) every ``--eval-every`` env steps.
+
+    .venv/bin/python benchmarks/di_sac_reference.py [--seed 0] [--steps 40000] [--updates-per-step 1.0]
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import time
+
+import numpy as np
+import torch
+from torch import nn
+
+from icrl.envs.suites.double_integrator import DoubleIntegrator
+
+HIDDEN, BATCH, LR, GAMMA, TAU, RANDOM_STEPS, START_UPDATES = 256, 256, 3e-4, 0.99, 0.005, 2000, 1000
+TARGET_ENTROPY = -2.0  # -action dimension, the usual SAC choice
+
+
+def mlp(inputs: int, outputs: int) -> nn.Sequential:
+    return nn.Sequential(nn.Linear(inputs, HIDDEN), nn.ReLU(), nn.Linear(HIDDEN, HIDDEN), nn.ReLU(),
+                         nn.Linear(HIDDEN, outputs))
+
+
+class SAC:
+    def __init__(self) -> None:
+        self.actor = mlp(4, 4)
+        self.critics = nn.ModuleList([mlp(6, 1), mlp(6, 1)])
+        self.targets = nn.ModuleList([mlp(6, 1), mlp(6, 1)])
+        self.targets.load_state_dict(self.critics.state_dict())
+        self.log_alpha = torch.zeros((), requires_grad=True)
+        self.opt_actor = torch.optim.Adam(self.actor.parameters(), LR)
+        self.opt_critic = torch.optim.Adam(self.critics.parameters(), LR)
+        self.opt_alpha = torch.optim.Adam([self.log_alpha], LR)
+
+    def act(self, obs: torch.Tensor, greedy: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        """tanh-squashed Gaussian sample (or its mode) and its log-probability."""
+        mean, log_std = self.actor(obs).chunk(2, -1)
+        log_std = log_std.clamp(-5, 2)
+        u = mean if greedy else mean + log_std.exp() * torch.randn_like(mean)
+        a = torch.tanh(u)
+        logp = (-0.5 * ((u - mean) / log_std.exp()) ** 2 - log_std - 0.5 * math.log(2 * math.pi)).sum(-1)
+        return a, logp - torch.log(1 - a**2 + 1e-6).sum(-1)
+
+    def q(self, nets: nn.ModuleList, obs: torch.Tensor, act: torch.Tensor) -> torch.Tensor:
+        x = torch.cat([obs, act], -1)
+        return torch.min(nets[0](x), nets[1](x)).squeeze(-1)
+
+    def update(self, obs, act, rew, obs2) -> None:
+        alpha = self.log_alpha.exp().detach()
+        with torch.no_grad():
+            a2, logp2 = self.act(obs2)
+            y = rew + GAMMA * (self.q(self.targets, obs2, a2) - alpha * logp2)  # 100-step episodes: no terminal
+        x = torch.cat([obs, act], -1)
+        critic_loss = sum(((net(x).squeeze(-1) - y) ** 2).mean() for net in self.critics)
+        self.opt_critic.zero_grad()
+        critic_loss.backward()
+        self.opt_critic.step()
+        a, logp = self.act(obs)
+        actor_loss = (alpha * logp - self.q(self.critics, obs, a)).mean()
+        self.opt_actor.zero_grad()
+        actor_loss.backward()
+        self.opt_actor.step()
+        alpha_loss = (self.log_alpha.exp() * (-logp.detach() - TARGET_ENTROPY)).mean()
+        self.opt_alpha.zero_grad()
+        alpha_loss.backward()
+        self.opt_alpha.step()
+        with torch.no_grad():
+            for p, tp in zip(self.critics.parameters(), self.targets.parameters()):
+                tp.lerp_(p, TAU)
+
+
+def evaluate(agent: SAC, episodes: int = 20) -> float:
+    env, total = DoubleIntegrator(mass=1.0), 0.0
+    for k in range(episodes):
+        obs, _ = env.reset(seed=10_000 + k)
+        done = False
+        while not done:
+            with torch.no_grad():
+                a, _ = agent.act(torch.as_tensor(obs)[None], greedy=True)
+            obs, r, terminated, truncated, _ = env.step(a[0].numpy())
+            total, done = total + r, terminated or truncated
+    return total / episodes
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--steps", type=int, default=40_000)
+    p.add_argument("--updates-per-step", type=float, default=1.0)
+    p.add_argument("--eval-every", type=int, default=5_000)
+    args = p.parse_args()
+    torch.set_num_threads(1)
+    torch.manual_seed(args.seed)
+    rng = np.random.default_rng(args.seed)
+    env, agent = DoubleIntegrator(mass=1.0), SAC()
+    obs_buf = np.zeros((args.steps, 4), np.float32)
+    next_buf = np.zeros((args.steps, 4), np.float32)
+    act_buf = np.zeros((args.steps, 2), np.float32)
+    rew_buf = np.zeros(args.steps, np.float32)
+    obs, _ = env.reset(seed=args.seed)
+    updates, start = 0, time.perf_counter()
+    print(f"SAC on DI (sign +1, mass 1.0), seed {args.seed}, {args.updates_per_step} updates per env step, "
+          f"batch {BATCH}, one thread")
+    for step in range(args.steps):
+        if step < RANDOM_STEPS:
+            action = rng.uniform(-1, 1, 2).astype(np.float32)
+        else:
+            with torch.no_grad():
+                action = agent.act(torch.as_tensor(obs)[None])[0][0].numpy()
+        nxt, reward, terminated, truncated, _ = env.step(action)
+        obs_buf[step], act_buf[step], rew_buf[step], next_buf[step] = obs, action, reward, nxt
+        obs = env.reset()[0] if terminated or truncated else nxt
+        if step >= START_UPDATES:
+            for _ in range(int((step + 1) * args.updates_per_step) - int(step * args.updates_per_step)):
+                idx = rng.integers(0, step + 1, BATCH)
+                agent.update(*(torch.as_tensor(b[idx]) for b in (obs_buf, act_buf, rew_buf, next_buf)))
+                updates += 1
+        if (step + 1) % args.eval_every == 0:
+            print(f"env steps {step + 1:>6}  updates {updates:>6}  eval return {evaluate(agent):5.1f}  "
+                  f"reward per buffer step {rew_buf[:step + 1].mean():.4f}  "
+                  f"alpha {agent.log_alpha.exp().item():.3f}  {time.perf_counter() - start:.0f} s", flush=True)
+
+
+if __name__ == "__main__":
+    main()
