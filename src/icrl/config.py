@@ -260,11 +260,16 @@ class ExplorationConfig:
     rollout_horizon: int = 0  # bilevel, edges: rollout length (0 = derived from the env)
     edge_steps: int = 3  # edges: explore only in the first and last edge_steps steps of a rollout
     randomize: bool = True  # per-env multiplier U[0, 1) redrawn every rollout
+    # continuous actions: "gaussian" adds eps * N(0, I) (the method's, TD3-style); "uniform" replaces the whole
+    # action by a uniform random one with probability eps (not centred on the policy: a mean stuck at a bound
+    # still explores, e.g. the AIB double integrator)
+    box_noise: str = "gaussian"
     sample_train: bool = True  # sample actions while collecting (else argmax / mean, plus noise)
     sample_eval: bool = True  # sample actions during evaluation
 
     def __post_init__(self) -> None:
         _choice("explore.kind", self.kind, ("egreedy", "bilevel", "edges"))
+        _choice("explore.box_noise", self.box_noise, ("gaussian", "uniform"))
         for name in ("eps_start", "eps_end", "eps_end_start", "eps_end_end"):
             _unit(f"explore.{name}", getattr(self, name))
         _positive("explore.anneal_steps", self.anneal_steps)

@@ -67,3 +67,24 @@ def test_state_round_trip() -> None:
     b = Exploration(ExplorationConfig(), ActionSpec("discrete", (2,)), 4, 10, np.random.default_rng(2))
     b.load_state_dict(a.state_dict())
     assert b.steps == 77 and np.array_equal(a.multiplier, b.multiplier)
+
+
+def test_uniform_box_noise_replaces_whole_actions_at_rate_eps() -> None:
+    ex = _explore(spec=ActionSpec("box", box_dim=2), eps_start=0.3, eps_end=0.3, box_noise="uniform")
+    ex.multiplier = np.ones(3)
+    at_bound = np.full((3, 2), 1.0, dtype=np.float32)  # a policy mean stuck at the bound
+    outs = np.stack([ex.perturb(at_bound, np.zeros(3)) for _ in range(4000)])  # (4000, 3, 2)
+    replaced = np.any(outs != 1.0, axis=-1)
+    assert outs.dtype == np.float32 and np.all(np.abs(outs) <= 1.0)
+    assert abs(replaced.mean() - 0.3) < 0.02
+    assert np.all(outs[replaced] != 1.0)  # both components are redrawn together
+    assert abs(outs[replaced].mean()) < 0.05 and abs(outs[replaced].std() - 1 / np.sqrt(3)) < 0.02  # U[-1, 1]
+
+
+def test_unknown_box_noise_is_rejected() -> None:
+    import pytest
+
+    from icrl.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="box_noise"):
+        ExplorationConfig(box_noise="ou")

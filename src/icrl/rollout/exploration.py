@@ -1,7 +1,9 @@
 """Exploration noise for training actors (method section 3).
 
 Epsilon-greedy for categorical actions (a uniformly random action with probability eps) and Gaussian noise
-for continuous actions (``clip(a + eps * N(0, I), -1, 1)``). The value of eps follows a per-actor schedule:
+for continuous actions (``clip(a + eps * N(0, I), -1, 1)``; with ``box_noise="uniform"``, not in the method, the
+whole action is instead replaced by a uniform random one with probability eps, as for categorical actions). The
+value of eps follows a per-actor schedule:
 
 * ``egreedy``: decays linearly with the actor's env steps ``g`` from ``eps_start`` to ``eps_end``;
 * ``bilevel``: also decays within each rollout, from the start value to the end value at ``rollout_horizon``;
@@ -61,10 +63,13 @@ class Exploration:
         eps = self.epsilon(time_idx)
         self.steps += 1
         n = actions.shape[0]
-        if self.spec.kind == "box":
+        if self.spec.kind == "box" and self.cfg.box_noise == "gaussian":
             noise = self.rng.standard_normal(actions.shape) * eps[:, None]
             return np.clip(actions + noise, -1.0, 1.0).astype(np.float32)
         explore = self.rng.random(n) < eps
+        if self.spec.kind == "box":
+            random_box = self.rng.uniform(-1.0, 1.0, actions.shape)
+            return np.where(explore[:, None], random_box, actions).astype(np.float32)
         if not explore.any():
             return actions
         random = np.stack([self.rng.integers(0, k, size=n) for k in self.spec.nvec], axis=-1)
