@@ -7,7 +7,8 @@ The critic depends on ``learn.agent``: for "amago", a discrete critic (Q of ever
 categorical action and a continuous one (action as input) otherwise; for "multitask", logits over value bins:
 a ``DiscreteBinnedCritic`` (bins of every action) for a single categorical action, a ``BinnedCritic`` (action as
 input) otherwise.
-With ``learn.dynamics_coeff`` > 0 a ``DynamicsHead`` reads s too (an auxiliary loss, not in the method).
+With ``learn.dynamics_coeff`` > 0 a ``DynamicsHead`` reads s too (an auxiliary loss, not in the method), and with
+``learn.target_entropy`` set an ``EntropyTemperature`` holds the actor's entropy weight (neither is in the method).
 Only the actor and critic have target copies (Polyak-averaged); the encoders have none (method 7.5). PopArt
 statistics live here too, so one ``state_dict`` holds everything learned.
 """
@@ -22,6 +23,8 @@ import torch
 from torch import nn
 
 from icrl.config import RunConfig
+from icrl.errors import ConfigError
+from icrl.learn.entropy import EntropyTemperature
 from icrl.learn.popart import PopArt
 from icrl.nets.distributions import PolicyFamily, make_policy_family
 from icrl.nets.heads import (
@@ -43,10 +46,11 @@ Critic = DiscreteCritic | ContinuousCritic | BinnedCritic | DiscreteBinnedCritic
 class Agent(nn.Module):
     def __init__(self, encoder: TimestepEncoder, sequence: SequenceModel, actor: Actor, critic: Critic,
                  family: PolicyFamily, gammas: tuple[float, ...], popart: PopArt | None = None,
-                 dynamics: DynamicsHead | None = None) -> None:
+                 dynamics: DynamicsHead | None = None, temperature: EntropyTemperature | None = None) -> None:
         super().__init__()
         self.encoder, self.sequence, self.actor, self.critic = encoder, sequence, actor, critic
         self.dynamics = dynamics  # the optional auxiliary head (learn.dynamics_coeff > 0); no target copy
+        self.temperature = temperature  # the actor's entropy weight (learn.target_entropy set), else None
         self.family = family
         self.gammas = gammas
         self.register_buffer("gamma_values", torch.tensor(gammas, dtype=torch.float32), persistent=False)
@@ -117,7 +121,21 @@ def make_agent(cfg: RunConfig, obs_spec: ObsSpec, action_spec: ActionSpec, max_s
     if cfg.learn.dynamics_coeff > 0:
         dynamics = DynamicsHead(sequence.out_dim, action_spec.dim, encoder.predictable_dim, m.head_hidden,
                                 m.head_layers)
-    return Agent(encoder, sequence, actor, critic, family, gammas, popart, dynamics)
+    return Agent(encoder, sequence, actor, critic, family, gammas, popart, dynamics,
+                 make_temperature(cfg, action_spec))
+
+
+def make_temperature(cfg: RunConfig, action_spec: ActionSpec) -> EntropyTemperature | None:
+    """The entropy weight ``learn.target_entropy`` asks for ("auto": -action dims), or None when it is null."""
+    learn = cfg.learn
+    if learn.target_entropy is None:
+        return None
+    if action_spec.kind != "box":
+        raise ConfigError(f"learn.target_entropy={learn.target_entropy!r} regularises continuous (Box) actions; "
+                          f"this env's actions are {action_spec.kind}. Remove it (categorical policies keep "
+                          "their probabilities above 0.001 and explore with explore.eps_*).")
+    target = -float(action_spec.box_dim) if learn.target_entropy == "auto" else float(learn.target_entropy)
+    return EntropyTemperature(target, learn.alpha_lr, learn.init_alpha)
 
 
 def make_critic(cfg: RunConfig, d_in: int, family: PolicyFamily) -> Critic:

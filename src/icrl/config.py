@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -140,6 +141,13 @@ class LearnConfig:
     # weight of an auxiliary loss, not in the method: predict the next observation and reward from the state
     # and action (icrl.learn.auxiliary), for tasks with a hidden context to infer; 0 builds no extra head
     dynamics_coeff: float = 0.0
+    # entropy regularisation of a continuous actor, not in the method (icrl.learn.entropy): the policy's target
+    # entropy in nats, "auto" for -(action dims) as in SAC, or None (the method: no entropy term); the
+    # temperature alpha starts at ``init_alpha`` and follows gradient steps of size ``alpha_lr`` on log alpha
+    # (0 keeps it fixed)
+    target_entropy: float | str | None = None
+    init_alpha: float = 1.0
+    alpha_lr: float = 3e-4
     lr: float = 1e-4
     warmup_steps: int = 500
     weight_decay: float = 1e-3
@@ -171,6 +179,12 @@ class LearnConfig:
         _positive("learn.critic_samples", self.critic_samples)
         self._check_bins()
         _positive("learn.dynamics_coeff", self.dynamics_coeff, allow_zero=True)
+        entropy = self.target_entropy
+        _require(entropy is None or entropy == "auto" or (isinstance(entropy, (int, float))
+                 and not isinstance(entropy, bool) and math.isfinite(entropy)), "learn.target_entropy", entropy,
+                 'a number of nats, "auto" (-action dims) or null (off)')
+        _positive("learn.init_alpha", self.init_alpha)
+        _positive("learn.alpha_lr", self.alpha_lr, allow_zero=True)
         _positive("learn.lr", self.lr)
         _positive("learn.warmup_steps", self.warmup_steps, allow_zero=True)
         _positive("learn.weight_decay", self.weight_decay, allow_zero=True)
@@ -362,17 +376,23 @@ def _section_from_dict(cls: type, name: str, data: dict) -> Any:
 
 
 def _coerce(name: str, hint: Any, value: Any) -> Any:
-    """Accept ints for floats and check basic types so errors name the field (``X | None`` also takes null)."""
+    """Accept ints for floats and check basic types so errors name the field (``X | None`` also takes null).
+
+    A union of several types (``float | str | None``) takes a value of any of them.
+    """
     args = get_args(hint)
-    if type(None) in args:
-        if value is None:
-            return None
-        hint = next(a for a in args if a is not type(None))
-    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+    if type(None) in args and value is None:
+        return None
+    options = [a for a in args if a is not type(None)] or [hint]
+    if float in options and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
-    expected = {int: int, float: float, bool: bool, str: str, dict: dict, tuple: tuple}.get(hint)
-    if expected is not None and (not isinstance(value, expected) or (expected is int and isinstance(value, bool))):
-        raise ConfigError(f"config field {name}={value!r} has the wrong type: expected {expected.__name__}.")
+    known = {int: int, float: float, bool: bool, str: str, dict: dict, tuple: tuple}
+    expected = [known[a] for a in options if a in known]
+    if len(expected) != len(options):  # a type this check does not know: the dataclass validates it
+        return value
+    if not any(isinstance(value, e) and not (e is int and isinstance(value, bool)) for e in expected):
+        names = " or ".join(e.__name__ for e in expected)
+        raise ConfigError(f"config field {name}={value!r} has the wrong type: expected {names}.")
     return value
 
 

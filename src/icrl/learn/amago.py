@@ -8,6 +8,7 @@ One pass of the encoders over the whole window gives the states ``s`` (B, L, D);
                  + offline_coeff * -filter(Q(s, a_buf) - E_pi Q(s, .)) * log pi(a_buf | s)   filtered BC
     loss         = mean(actor) + critic_loss_weight * mean(critic)        means over valid transitions
                  (+ dynamics_coeff * next-step prediction, optional, not in the method: icrl.learn.auxiliary)
+                 (+ alpha * log pi(a ~ pi(s)), optional, not in the method: icrl.learn.entropy)
 
 Axes: B sequences, T = L - 1 transitions, N valid transitions (flattened), C critics, G discounts (main gamma
 last), A encoded action width.
@@ -30,6 +31,7 @@ from torch.func import functional_call
 
 from icrl.config import LearnConfig
 from icrl.learn.auxiliary import add_dynamics_loss
+from icrl.learn.entropy import add_entropy_loss
 from icrl.learn.filters import binary_filter, exp_filter
 from icrl.learn.targets import nstep_targets
 from icrl.records import Batch
@@ -203,6 +205,7 @@ def amago_loss(agent, batch: Batch, cfg: LearnConfig) -> tuple[torch.Tensor, dic
             "q/mean": valid_mean(q_main), "q/target_mean": valid_mean(y[..., main]),
             "q/ensemble_std": valid_mean(q_buf.float().std(-2, correction=0)[..., main]),
             "popart/sigma": agent.popart.sigma[main], "popart/mu": agent.popart.mu[main]}
+    loss, metrics = add_entropy_loss(agent, w.pi, loss, metrics)
     return add_dynamics_loss(agent, batch, w.s_now, cfg.dynamics_coeff, loss, metrics)
 
 

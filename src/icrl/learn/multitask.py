@@ -42,6 +42,7 @@ from icrl.learn.amago import (
     valid_mean,
 )
 from icrl.learn.auxiliary import add_dynamics_loss
+from icrl.learn.entropy import add_entropy_loss
 from icrl.learn.targets import bin_values, hlgauss_labels, twohot_labels
 from icrl.nets.heads import DiscreteBinnedCritic
 from icrl.nets.layers import symexp
@@ -128,4 +129,5 @@ def multitask_loss(agent, batch: Batch, cfg: LearnConfig) -> tuple[torch.Tensor,
             "q/ensemble_std": valid_mean(q_buf[..., -1].std(-1, correction=0)),
             "q/target_clipped": valid_mean(outside.float()),
             "popart/sigma": agent.popart.sigma[-1], "popart/mu": agent.popart.mu[-1]}
+    loss, metrics = add_entropy_loss(agent, w.pi, loss, metrics)
     return add_dynamics_loss(agent, batch, w.s_now, cfg.dynamics_coeff, loss, metrics)

@@ -110,6 +110,17 @@ class TanhGaussian:
         with torch.no_grad():
             return self.rsample()
 
+    def rsample_with_log_prob(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """A reparameterised sample and its exact log probability (summed over dimensions).
+
+        Computed from the sample before squashing, so it needs no clamp: ``log(1 - tanh(u)^2)`` is written as
+        ``2 (log 2 - u - softplus(-2u))``, finite however far ``u`` lies in the tails (a saturated policy keeps
+        its full penalty, which ``log_prob`` of a clamped action would cap).
+        """
+        u = self.mean + self.std * torch.randn_like(self.mean)
+        log_det = 2.0 * (math.log(2.0) - u - F.softplus(-2.0 * u))
+        return torch.tanh(u), (self._normal_log_prob(u) - log_det).sum(-1)
+
     def mode(self) -> torch.Tensor:
         return torch.tanh(self.mean)
 

@@ -1,0 +1,137 @@
+"""The optional entropy-regularised actor (``learn.target_entropy``, not in the method): exact squashed log
+probabilities, the temperature's update rule, its place in both losses, errors, and its checkpointed state."""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import pytest
+import torch
+
+from icrl.agent import make_agent
+from icrl.config import LearnConfig, ModelConfig, RunConfig, apply_overrides
+from icrl.errors import ConfigError
+from icrl.learn import amago_loss, multitask_loss
+from icrl.learn.entropy import EntropyTemperature, add_entropy_loss
+from icrl.nets.distributions import TanhGaussian
+from icrl.records import Batch
+from icrl.spaces import ActionSpec, ObsSpec
+
+OBS, BOX = ObsSpec({"x": (3,)}, {"x": "float32"}), ActionSpec("box", box_dim=2)
+
+
+def _agent(spec: ActionSpec = BOX, **learn):
+    model = ModelConfig(d_model=16, n_layers=1, n_heads=2, encoder_hidden=16, encoder_out=8, head_hidden=16,
+                        dropout_emb=0.0, dropout_ff=0.0)
+    cfg = RunConfig(model=model, learn=LearnConfig(extra_gammas=(0.9,), **learn))
+    return make_agent(cfg, OBS, spec, max_seq_len=12, max_time_idx=32), cfg.learn
+
+
+def _batch(lengths=(6, 4, 2)) -> Batch:
+    gen = torch.Generator().manual_seed(0)
+    B, L = len(lengths), max(lengths)
+    valid = torch.arange(L)[None] < torch.tensor(lengths)[:, None]
+    keep = lambda x: x * valid.view(B, L, *([1] * (x.dim() - 2))).to(x.dtype)  # noqa: E731
+    return Batch({"x": keep(torch.randn(B, L, 3, generator=gen))}, keep(torch.rand(B, L, 2, generator=gen) * 2 - 1),
+                 keep(torch.randn(B, L, generator=gen)), torch.arange(L).repeat(B, 1) * valid,
+                 torch.zeros(B, L, dtype=torch.bool), valid)
+
+
+def _gaussian(mean: float, log_std_raw: float, shape=(5, 3, 2)) -> TanhGaussian:
+    params = torch.cat([torch.full(shape, mean), torch.full(shape, log_std_raw)], -1)
+    return TanhGaussian(params)
+
+
+def test_sampled_log_prob_is_the_change_of_variables_density() -> None:
+    torch.manual_seed(0)
+    pi = TanhGaussian(torch.randn(64, 3, 4) * 0.5)
+    torch.manual_seed(1)
+    action, logp = pi.rsample_with_log_prob()
+    inside = action.abs().amax(-1) < 0.95  # log_prob clamps beyond 0.99; compare where it does not
+    assert inside.sum() > 100
+    torch.testing.assert_close(logp[inside], pi.log_prob(action)[inside], rtol=1e-4, atol=1e-4)
+    # by hand: sum over the two dimensions of log N(u; m, s) - log(1 - tanh(u)^2)
+    torch.manual_seed(1)
+    u = pi.mean + pi.std * torch.randn_like(pi.mean)
+    by_hand = 0.0
+    for d in range(2):
+        m, s, x = pi.mean[0, 0, d].item(), pi.std[0, 0, d].item(), u[0, 0, d].item()
+        normal = -0.5 * ((x - m) / s) ** 2 - math.log(s) - 0.5 * math.log(2 * math.pi)
+        by_hand += normal - math.log(1 - math.tanh(x) ** 2)
+    assert logp[0, 0].item() == pytest.approx(by_hand, rel=1e-5)
+
+
+def test_a_saturated_policy_keeps_a_finite_large_log_prob() -> None:
+    _, logp = _gaussian(mean=30.0, log_std_raw=0.0).rsample_with_log_prob()
+    assert torch.isfinite(logp).all() and (logp > 50).all()  # tanh(30) == 1.0 in float32, log(1 - a^2) = -inf
+
+
+def test_temperature_step_by_hand() -> None:
+    temp = EntropyTemperature(target=-2.0, lr=0.1, init_alpha=1.0)
+    temp.adapt(torch.tensor(-1.0))  # entropy 1 > target -2: alpha falls by lr * (log pi + target) = -0.3
+    assert temp.log_alpha.item() == pytest.approx(-0.3)
+    temp.adapt(torch.tensor(5.0))  # entropy -5 < target -2: alpha rises by 0.1 * 3
+    assert temp.log_alpha.item() == pytest.approx(0.0, abs=1e-6)
+    temp.adapt(torch.tensor(1e6))
+    assert temp.alpha.item() == pytest.approx(math.exp(5.0))  # clamped
+
+
+def test_entropy_term_adds_alpha_times_log_prob_and_raises_a_narrow_policys_std() -> None:
+    agent, _ = _agent(target_entropy=-2.0, alpha_lr=0.0, init_alpha=0.5)
+    raw = torch.full((7, 2, 4), -3.0)
+    raw[..., :2] = 0.2
+    raw.requires_grad_(True)
+    pi = TanhGaussian(raw)
+    base = torch.tensor(1.25)
+    torch.manual_seed(3)
+    loss, metrics = add_entropy_loss(agent, pi, base, {})
+    torch.manual_seed(3)
+    _, logp = pi.rsample_with_log_prob()
+    assert loss.item() == pytest.approx(1.25 + 0.5 * logp.mean().item(), rel=1e-5)
+    assert metrics["actor/alpha"].item() == pytest.approx(0.5)
+    assert metrics["actor/entropy_sampled"].item() == pytest.approx(-logp[:, -1].mean().item(), rel=1e-5)
+    loss.backward()
+    assert (raw.grad[..., 2:] < 0).all()  # descending the loss widens the policy
+
+
+@pytest.mark.parametrize("loss_fn,agent_kind", [(amago_loss, "amago"), (multitask_loss, "multitask")])
+def test_both_losses_carry_the_term_and_adapt_alpha(loss_fn, agent_kind) -> None:
+    agent, cfg = _agent(agent=agent_kind, target_entropy="auto")
+    assert agent.temperature.target == -2.0  # "auto": minus the action dimensions
+    plain, plain_cfg = _agent(agent=agent_kind)
+    plain.load_state_dict({k: v for k, v in agent.state_dict().items() if not k.startswith("temperature.")})
+    agent.eval(), plain.eval()
+    batch = _batch()
+    torch.manual_seed(0)
+    with_term, metrics = loss_fn(agent, batch, cfg)
+    torch.manual_seed(0)
+    without, plain_metrics = loss_fn(plain, batch, plain_cfg)
+    assert "actor/alpha" in metrics and "actor/alpha" not in plain_metrics
+    assert (with_term - without).abs().item() > 1e-4
+    assert agent.temperature.log_alpha.item() != 0.0  # one adaptation step per loss
+
+
+def test_temperature_is_saved_with_the_agent_and_absent_when_off() -> None:
+    agent, cfg = _agent(target_entropy=-1.0)
+    agent.temperature.log_alpha.fill_(-1.5)
+    restored, _ = _agent(target_entropy=-1.0)
+    restored.load_state_dict(copy.deepcopy(agent.state_dict()))
+    assert restored.temperature.log_alpha.item() == pytest.approx(-1.5)
+    off, _ = _agent()
+    assert off.temperature is None and not any(k.startswith("temperature.") for k in off.state_dict())
+
+
+def test_bad_settings_are_refused_by_name() -> None:
+    with pytest.raises(ConfigError, match="target_entropy"):
+        LearnConfig(target_entropy="high")
+    with pytest.raises(ConfigError, match="target_entropy"):
+        LearnConfig(target_entropy=float("nan"))
+    with pytest.raises(ConfigError, match="alpha_lr"):
+        LearnConfig(alpha_lr=-1.0)
+    with pytest.raises(ConfigError, match="target_entropy.*discrete"):
+        _agent(ActionSpec("discrete", (4,)), target_entropy="auto")
+    assert apply_overrides(RunConfig(), ["learn.target_entropy=auto"]).learn.target_entropy == "auto"
+    assert apply_overrides(RunConfig(), ["learn.target_entropy=-3"]).learn.target_entropy == -3.0
+    with pytest.raises(ConfigError, match="target_entropy"):
+        apply_overrides(RunConfig(), ["learn.target_entropy=[1]"])
