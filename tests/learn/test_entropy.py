@@ -113,7 +113,7 @@ def test_both_losses_carry_the_term_and_adapt_alpha(loss_fn, agent_kind) -> None
 
 
 def test_temperature_is_saved_with_the_agent_and_absent_when_off() -> None:
-    agent, cfg = _agent(target_entropy=-1.0)
+    agent, _ = _agent(target_entropy=-1.0)
     agent.temperature.log_alpha.fill_(-1.5)
     restored, _ = _agent(target_entropy=-1.0)
     restored.load_state_dict(copy.deepcopy(agent.state_dict()))

@@ -48,10 +48,11 @@ def add_entropy_loss(agent, pi, loss: torch.Tensor,
     agent without a temperature. ``pi`` is the actor's tanh-Gaussian at the valid transitions."""
     if agent.temperature is None:
         return loss, metrics
+    alpha = agent.temperature.alpha  # a function of a buffer: no gradient
     _, logp = pi.rsample_with_log_prob()  # (N, G), differentiable through the policy's parameters
-    alpha = agent.temperature.alpha
-    term = alpha * logp.float().mean() if logp.numel() else logp.sum() * 0.0
-    entropy_main = -logp[..., -1].detach().float().mean() if logp.numel() else torch.zeros(())
-    if logp.numel():
-        agent.temperature.adapt(logp.detach().mean())
-    return loss + term, {**metrics, "actor/alpha": alpha.detach().clone(), "actor/entropy_sampled": entropy_main}
+    if logp.numel() == 0:  # a batch without valid transitions: nothing to weigh, nothing to adapt
+        return loss, {**metrics, "actor/alpha": alpha, "actor/entropy_sampled": torch.zeros(())}
+    mean_logp = logp.float().mean()
+    agent.temperature.adapt(mean_logp.detach())
+    entropy_main = -logp[..., -1].detach().float().mean()
+    return loss + alpha * mean_logp, {**metrics, "actor/alpha": alpha, "actor/entropy_sampled": entropy_main}
