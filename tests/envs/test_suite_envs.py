@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 
+import gymnasium as gym
 import numpy as np
 import pytest
 
@@ -51,6 +52,27 @@ def test_sign_inverts_the_whole_action() -> None:
         velocities[info["context"]["sign"]] = obs[2:] * info["context"]["mass"] / 0.1
     np.testing.assert_allclose(velocities[1.0], [1.0, -0.5], atol=1e-5)
     np.testing.assert_allclose(velocities[-1.0], [-1.0, 0.5], atol=1e-5)
+
+
+def test_observe_sign_appends_the_sign_and_keeps_the_dynamics() -> None:
+    for instance, sign in ((0, 1.0), (1, -1.0)):
+        hidden = ContextualEnv(DoubleIntegrator(), (SPEC,), "train", instance=instance)
+        shown = ContextualEnv(DoubleIntegrator(), (SPEC,), "train", instance=instance, observe_sign=True)
+        assert shown.observation_space.shape == (5,) and shown.observation_space.contains(shown.reset(seed=3)[0])
+        first, _ = hidden.reset(seed=3)
+        np.testing.assert_array_equal(shown.reset(seed=3)[0], np.append(first, sign).astype(np.float32))
+        a = np.array([0.3, -0.7])
+        np.testing.assert_array_equal(shown.step(a)[0], np.append(hidden.step(a)[0], sign).astype(np.float32))
+    env = make_env("aib/di", observe_sign=True)
+    assert env.reset(seed=0)[0]["observation"].shape == (5,)
+    with pytest.raises(ICRLError, match="observe_sign needs a flat Box"):
+        ContextualEnv(_DictObservationDI(), (SPEC,), observe_sign=True)
+
+
+class _DictObservationDI(DoubleIntegrator):
+    def __init__(self) -> None:
+        super().__init__()
+        self.observation_space = gym.spaces.Dict({"x": self.observation_space})
 
 
 def test_double_integrator_dynamics_and_sparse_reward() -> None:

@@ -62,8 +62,9 @@ TASKS: dict[str, AIBTask] = {t.name: t for t in [
 ]}
 
 
-def make_aib(name: str, split: str = "train", instance: int | None = None) -> gym.Env:
+def make_aib(name: str, split: str = "train", instance: int | None = None, observe_sign: bool = False) -> gym.Env:
+    """``observe_sign=True`` shows the hidden sign in the observation: an oracle for diagnosis, not the benchmark."""
     task = TASKS.get(name)
     if task is None:
         raise ICRLError(f"unknown AIB task {name!r}; available: {', '.join(TASKS)}.")
-    return ContextualEnv(task.build(), task.specs, split, instance)
+    return ContextualEnv(task.build(), task.specs, split, instance, observe_sign=observe_sign)

@@ -61,11 +61,13 @@ class ContextualEnv(gym.Wrapper):
     """Draws a context instance of its split at every reset, applies it, and inverts actions when sign is -1.
 
     The wrapped env must have ``set_context(**values)`` for its continuous contexts. ``instance`` fixes one
-    instance (index into the split) instead of drawing; ``info["context"]`` reports it.
+    instance (index into the split) instead of drawing; ``info["context"]`` reports it. ``observe_sign=True`` is
+    an oracle for diagnosis, not the benchmark: the sign is appended to a flat Box observation, so a memoryless
+    policy can act on it and the cost of inferring it in context can be measured.
     """
 
     def __init__(self, env: gym.Env, specs: Sequence[ContextSpec], split: str = "train", instance: int | None = None,
-                 n: int = 20) -> None:
+                 n: int = 20, observe_sign: bool = False) -> None:
         super().__init__(env)
         if not isinstance(env.action_space, gym.spaces.Box) or not np.allclose(env.action_space.low,
                                                                                -env.action_space.high):
@@ -77,6 +79,20 @@ class ContextualEnv(gym.Wrapper):
         self.fixed = instance
         self.context = self.instances[0]
         self.max_rollout_steps = getattr(env, "max_rollout_steps", None)
+        self.observe_sign = bool(observe_sign)
+        if self.observe_sign:
+            space = env.observation_space
+            if not isinstance(space, gym.spaces.Box) or len(space.shape) != 1:
+                raise ICRLError("observe_sign needs a flat Box observation space; this task's is "
+                                f"{space}. Leave observe_sign off for it.")
+            self.observation_space = gym.spaces.Box(np.append(space.low, -1.0).astype(space.dtype),
+                                                    np.append(space.high, 1.0).astype(space.dtype),
+                                                    dtype=space.dtype)
+
+    def _observe(self, obs):
+        if not self.observe_sign:
+            return obs
+        return np.append(obs, self.context["sign"]).astype(self.observation_space.dtype)
 
     def reset(self, *, seed=None, options=None):
         super().reset(seed=seed)  # seeds self.np_random
@@ -84,7 +100,8 @@ class ContextualEnv(gym.Wrapper):
         self.context = self.instances[i]
         self.env.set_context(**{k: v for k, v in self.context.items() if k != "sign"})
         obs, info = self.env.reset(seed=int(self.np_random.integers(2**31 - 1)))
-        return obs, {**info, "context": dict(self.context)}
+        return self._observe(obs), {**info, "context": dict(self.context)}
 
     def step(self, action):
-        return self.env.step(self.context["sign"] * np.asarray(action))
+        obs, reward, terminated, truncated, info = self.env.step(self.context["sign"] * np.asarray(action))
+        return self._observe(obs), reward, terminated, truncated, info
