@@ -6,7 +6,12 @@ transitions per env step after 1,000 random steps. It calibrates the DI's diffic
 N updates, a 100k-step icrl run that makes far fewer than N cannot be expected to solve the (harder, inverted)
 task either. Prints a greedy evaluation (20 episodes) every ``--eval-every`` env steps.
 
+``--task`` picks the env: ``fixed`` (the default above), ``train-oracle`` (the AIB train split: both signs,
+masses 0.5-1.5, with the sign appended to the observation) or ``train-hidden`` (the same split, sign hidden:
+a memoryless policy cannot infer it, so this is the floor an in-context learner must beat).
+
     .venv/bin/python benchmarks/di_sac_reference.py [--seed 0] [--steps 40000] [--updates-per-step 1.0]
+        [--task fixed|train-oracle|train-hidden]
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from icrl.envs.suites.aib import make_aib
 from icrl.envs.suites.double_integrator import DoubleIntegrator
 
 HIDDEN, BATCH, LR, GAMMA, TAU, RANDOM_STEPS, START_UPDATES = 256, 256, 3e-4, 0.99, 0.005, 2000, 1000
@@ -30,11 +36,21 @@ def mlp(inputs: int, outputs: int) -> nn.Sequential:
                          nn.Linear(HIDDEN, outputs))
 
 
+TASKS = {"fixed": "sign +1, mass 1.0", "train-oracle": "AIB train split, sign observed",
+         "train-hidden": "AIB train split, sign hidden"}
+
+
+def make_task(task: str):
+    if task == "fixed":
+        return DoubleIntegrator(mass=1.0)
+    return make_aib("di", "train", observe_sign=task == "train-oracle")
+
+
 class SAC:
-    def __init__(self) -> None:
-        self.actor = mlp(4, 4)
-        self.critics = nn.ModuleList([mlp(6, 1), mlp(6, 1)])
-        self.targets = nn.ModuleList([mlp(6, 1), mlp(6, 1)])
+    def __init__(self, obs_dim: int) -> None:
+        self.actor = mlp(obs_dim, 4)
+        self.critics = nn.ModuleList([mlp(obs_dim + 2, 1), mlp(obs_dim + 2, 1)])
+        self.targets = nn.ModuleList([mlp(obs_dim + 2, 1), mlp(obs_dim + 2, 1)])
         self.targets.load_state_dict(self.critics.state_dict())
         self.log_alpha = torch.zeros((), requires_grad=True)
         self.opt_actor = torch.optim.Adam(self.actor.parameters(), LR)
@@ -78,8 +94,8 @@ class SAC:
                 tp.lerp_(p, TAU)
 
 
-def evaluate(agent: SAC, episodes: int = 20) -> float:
-    env, total = DoubleIntegrator(mass=1.0), 0.0
+def evaluate(agent: SAC, task: str, episodes: int = 20) -> float:
+    env, total = make_task(task), 0.0
     for k in range(episodes):
         obs, _ = env.reset(seed=10_000 + k)
         done = False
@@ -97,18 +113,21 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=40_000)
     p.add_argument("--updates-per-step", type=float, default=1.0)
     p.add_argument("--eval-every", type=int, default=5_000)
+    p.add_argument("--task", choices=tuple(TASKS), default="fixed")
     args = p.parse_args()
     torch.set_num_threads(1)
     torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
-    env, agent = DoubleIntegrator(mass=1.0), SAC()
-    obs_buf = np.zeros((args.steps, 4), np.float32)
-    next_buf = np.zeros((args.steps, 4), np.float32)
+    env = make_task(args.task)
+    obs_dim = env.observation_space.shape[0]
+    agent = SAC(obs_dim)
+    obs_buf = np.zeros((args.steps, obs_dim), np.float32)
+    next_buf = np.zeros((args.steps, obs_dim), np.float32)
     act_buf = np.zeros((args.steps, 2), np.float32)
     rew_buf = np.zeros(args.steps, np.float32)
     obs, _ = env.reset(seed=args.seed)
     updates, start = 0, time.perf_counter()
-    print(f"SAC on DI (sign +1, mass 1.0), seed {args.seed}, {args.updates_per_step} updates per env step, "
+    print(f"SAC on DI ({TASKS[args.task]}), seed {args.seed}, {args.updates_per_step} updates per env step, "
           f"batch {BATCH}, one thread")
     for step in range(args.steps):
         if step < RANDOM_STEPS:
@@ -125,7 +144,7 @@ def main() -> None:
                 agent.update(*(torch.as_tensor(b[idx]) for b in (obs_buf, act_buf, rew_buf, next_buf)))
                 updates += 1
         if (step + 1) % args.eval_every == 0:
-            print(f"env steps {step + 1:>6}  updates {updates:>6}  eval return {evaluate(agent):5.1f}  "
+            print(f"env steps {step + 1:>6}  updates {updates:>6}  eval return {evaluate(agent, args.task):5.1f}  "
                   f"reward per buffer step {rew_buf[:step + 1].mean():.4f}  "
                   f"alpha {agent.log_alpha.exp().item():.3f}  {time.perf_counter() - start:.0f} s", flush=True)
 
