@@ -11,7 +11,9 @@ masses 0.5-1.5, with the sign appended to the observation) or ``train-hidden`` (
 a memoryless policy cannot infer it, so this is the floor an in-context learner must beat).
 
     .venv/bin/python benchmarks/di_sac_reference.py [--seed 0] [--steps 40000] [--updates-per-step 1.0]
-        [--task fixed|train-oracle|train-hidden]
+        [--task fixed|train-oracle|train-hidden] [--target-entropy -2.0] [--mirror]
+
+On the train split it ends with the greedy return of each instance (sign, mass).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from icrl.envs.suites.aib import make_aib
 from icrl.envs.suites.double_integrator import DoubleIntegrator
 
 HIDDEN, BATCH, LR, GAMMA, TAU, RANDOM_STEPS, START_UPDATES = 256, 256, 3e-4, 0.99, 0.005, 2000, 1000
-TARGET_ENTROPY = -2.0  # -action dimension, the usual SAC choice
+TARGET_ENTROPY = -2.0  # -action dimension, the usual SAC choice (--target-entropy changes it)
 
 
 def mlp(inputs: int, outputs: int) -> nn.Sequential:
@@ -47,7 +49,8 @@ def make_task(task: str):
 
 
 class SAC:
-    def __init__(self, obs_dim: int) -> None:
+    def __init__(self, obs_dim: int, target_entropy: float = TARGET_ENTROPY) -> None:
+        self.target_entropy = target_entropy
         self.actor = mlp(obs_dim, 4)
         self.critics = nn.ModuleList([mlp(obs_dim + 2, 1), mlp(obs_dim + 2, 1)])
         self.targets = nn.ModuleList([mlp(obs_dim + 2, 1), mlp(obs_dim + 2, 1)])
@@ -85,7 +88,7 @@ class SAC:
         self.opt_actor.zero_grad()
         actor_loss.backward()
         self.opt_actor.step()
-        alpha_loss = (self.log_alpha.exp() * (-logp.detach() - TARGET_ENTROPY)).mean()
+        alpha_loss = (self.log_alpha.exp() * (-logp.detach() - self.target_entropy)).mean()
         self.opt_alpha.zero_grad()
         alpha_loss.backward()
         self.opt_alpha.step()
@@ -107,6 +110,25 @@ def evaluate(agent: SAC, task: str, episodes: int = 20) -> float:
     return total / episodes
 
 
+def evaluate_instances(agent: SAC, task: str, starts: int = 10) -> None:
+    """Greedy return on each instance of the train split (sign, mass): which contexts does the policy solve?"""
+    if task == "fixed":
+        return
+    print(f"per instance (greedy, {starts} start states each):")
+    for i in range(20):
+        env, total = make_aib("di", "train", instance=i, observe_sign=task == "train-oracle"), 0.0
+        for k in range(starts):
+            obs, info = env.reset(seed=20_000 + k)
+            done = False
+            while not done:
+                with torch.no_grad():
+                    a, _ = agent.act(torch.as_tensor(obs)[None], greedy=True)
+                obs, r, terminated, truncated, _ = env.step(a[0].numpy())
+                total, done = total + r, terminated or truncated
+        ctx = info["context"]
+        print(f"  sign {ctx['sign']:+.0f}  mass {ctx['mass']:.3f}  return {total / starts:5.1f}")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--seed", type=int, default=0)
@@ -114,13 +136,21 @@ def main() -> None:
     p.add_argument("--updates-per-step", type=float, default=1.0)
     p.add_argument("--eval-every", type=int, default=5_000)
     p.add_argument("--task", choices=tuple(TASKS), default="fixed")
+    p.add_argument("--mirror", action="store_true",
+                   help="train-oracle only: each sampled transition is, with probability 1/2, replaced by its "
+                        "mirror image under the other sign (sign feature flipped, action negated), an exact "
+                        "symmetry of the AIB")
+    p.add_argument("--target-entropy", type=float, default=TARGET_ENTROPY,
+                   help="SAC's entropy target (the uniform policy on [-1, 1]^2 has entropy log 4 = 1.39)")
     args = p.parse_args()
+    if args.mirror and args.task != "train-oracle":
+        p.error("--mirror needs --task train-oracle (the sign must be in the observation to be flipped)")
     torch.set_num_threads(1)
     torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
     env = make_task(args.task)
     obs_dim = env.observation_space.shape[0]
-    agent = SAC(obs_dim)
+    agent = SAC(obs_dim, args.target_entropy)
     obs_buf = np.zeros((args.steps, obs_dim), np.float32)
     next_buf = np.zeros((args.steps, obs_dim), np.float32)
     act_buf = np.zeros((args.steps, 2), np.float32)
@@ -128,7 +158,7 @@ def main() -> None:
     obs, _ = env.reset(seed=args.seed)
     updates, start = 0, time.perf_counter()
     print(f"SAC on DI ({TASKS[args.task]}), seed {args.seed}, {args.updates_per_step} updates per env step, "
-          f"batch {BATCH}, one thread")
+          f"batch {BATCH}, target entropy {args.target_entropy}{', mirrored' if args.mirror else ''}, one thread")
     for step in range(args.steps):
         if step < RANDOM_STEPS:
             action = rng.uniform(-1, 1, 2).astype(np.float32)
@@ -141,12 +171,19 @@ def main() -> None:
         if step >= START_UPDATES:
             for _ in range(int((step + 1) * args.updates_per_step) - int(step * args.updates_per_step)):
                 idx = rng.integers(0, step + 1, BATCH)
-                agent.update(*(torch.as_tensor(b[idx]) for b in (obs_buf, act_buf, rew_buf, next_buf)))
+                o, a, r, o2 = (b[idx].copy() for b in (obs_buf, act_buf, rew_buf, next_buf))
+                if args.mirror:
+                    flip = np.where(rng.random(BATCH) < 0.5, -1.0, 1.0).astype(np.float32)
+                    o[:, -1] *= flip
+                    o2[:, -1] *= flip
+                    a *= flip[:, None]
+                agent.update(*(torch.as_tensor(x) for x in (o, a, r, o2)))
                 updates += 1
         if (step + 1) % args.eval_every == 0:
             print(f"env steps {step + 1:>6}  updates {updates:>6}  eval return {evaluate(agent, args.task):5.1f}  "
                   f"reward per buffer step {rew_buf[:step + 1].mean():.4f}  "
                   f"alpha {agent.log_alpha.exp().item():.3f}  {time.perf_counter() - start:.0f} s", flush=True)
+    evaluate_instances(agent, args.task)
 
 
 if __name__ == "__main__":
