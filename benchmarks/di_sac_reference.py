@@ -97,6 +97,17 @@ class SAC:
                 tp.lerp_(p, TAU)
 
 
+def mirror(obs: np.ndarray, act: np.ndarray, next_obs: np.ndarray,
+           rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each transition, with probability 1/2, as seen under the other sign: the sign feature (the last) flipped
+    and the action negated. The env then moves the same way, so the mirrored transition is exact."""
+    flip = np.where(rng.random(len(obs)) < 0.5, -1.0, 1.0).astype(np.float32)
+    obs, next_obs = obs.copy(), next_obs.copy()
+    obs[:, -1] *= flip
+    next_obs[:, -1] *= flip
+    return obs, act * flip[:, None], next_obs
+
+
 def evaluate(agent: SAC, task: str, episodes: int = 20) -> float:
     env, total = make_task(task), 0.0
     for k in range(episodes):
@@ -171,12 +182,9 @@ def main() -> None:
         if step >= START_UPDATES:
             for _ in range(int((step + 1) * args.updates_per_step) - int(step * args.updates_per_step)):
                 idx = rng.integers(0, step + 1, BATCH)
-                o, a, r, o2 = (b[idx].copy() for b in (obs_buf, act_buf, rew_buf, next_buf))
+                o, a, r, o2 = (b[idx] for b in (obs_buf, act_buf, rew_buf, next_buf))
                 if args.mirror:
-                    flip = np.where(rng.random(BATCH) < 0.5, -1.0, 1.0).astype(np.float32)
-                    o[:, -1] *= flip
-                    o2[:, -1] *= flip
-                    a *= flip[:, None]
+                    o, a, o2 = mirror(o, a, o2, rng)
                 agent.update(*(torch.as_tensor(x) for x in (o, a, r, o2)))
                 updates += 1
         if (step + 1) % args.eval_every == 0:

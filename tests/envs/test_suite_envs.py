@@ -311,3 +311,22 @@ def test_di_sac_reference_log_prob_is_the_squashed_gaussians() -> None:
     agent.update(obs, action.detach(), torch.ones(64), torch.randn(64, 4))
     moved = [not torch.equal(a, b) for a, b in zip(before, agent.targets.parameters())]
     assert all(moved)  # the Polyak step moves every target parameter towards the trained critics
+
+    # --mirror: a mirrored transition replays exactly in the env of the other sign
+    env = bench.make_task("train-oracle")
+    obs, _ = env.reset(seed=3)
+    act = np.array([0.7, -0.3], np.float32)
+    nxt = env.step(act)[0]
+    flips = 0
+    for k in range(16):
+        o, a, o2 = bench.mirror(obs[None], act[None], nxt[None], np.random.default_rng(k))
+        if o[0, -1] != obs[-1]:
+            flips += 1
+            twin = make_aib("di", "train", instance=1 if obs[-1] > 0 else 0, observe_sign=True)
+            twin.reset(seed=0)
+            twin.unwrapped.p, twin.unwrapped.v = obs[:2].astype(np.float64), obs[2:4].astype(np.float64)
+            twin.unwrapped.mass = env.unwrapped.mass
+            np.testing.assert_allclose(twin.step(a[0])[0], o2[0], atol=1e-6)
+        else:
+            np.testing.assert_array_equal(a[0], act)
+    assert 0 < flips < 16
