@@ -139,6 +139,8 @@ def test_cli_errors_are_clear(tmp_path: Path, capsys) -> None:
     assert "learn.gamma" in capsys.readouterr().err
     assert cli_main(["eval", str(tmp_path / "missing")]) == 2
     assert "not a run directory" in capsys.readouterr().err
+    assert cli_main(["train", *TINY, "replay.mirror_actions=0.5", "--run-dir", str(tmp_path / "m")]) == 2
+    assert "discrete actions; set replay.mirror_actions=0" in capsys.readouterr().err
 
 
 def test_cli_lists_envs(capsys) -> None:

@@ -225,6 +225,10 @@ class ReplayConfig:
     # (default 1): relative share of windows; name (default from source): the directory. Needs icrl[offline].
     datasets: tuple = ()
     online_weight: float = 1.0  # with datasets: relative share of windows from the online buffer (FIFO, protected/)
+    # Share of sampled windows whose actions are all negated (0 = off; not in the method). Only for continuous
+    # actions and envs where negating every action is an exact symmetry given a hidden context, as with the AIB's
+    # sign: the mirrored window is then a real trajectory of the other sign, so both signs get equal data.
+    mirror_actions: float = 0.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "datasets", _resolve_datasets(self.datasets))
@@ -237,6 +241,7 @@ class ReplayConfig:
         _positive("replay.prefetch", self.prefetch)
         _positive("replay.cache_trajectories", self.cache_trajectories, allow_zero=True)
         _unit("replay.relabel_prob", self.relabel_prob)
+        _unit("replay.mirror_actions", self.mirror_actions)
         _require(isinstance(self.relabeler, str) and self.relabeler != "", "replay.relabeler", self.relabeler,
                  "a registered relabeler name, e.g. 'goal-sequence'")
         _require(isinstance(self.relabel_kwargs, dict), "replay.relabel_kwargs", self.relabel_kwargs, "a JSON object")

@@ -180,3 +180,23 @@ def test_windows_drop_side_keys_that_the_store_keeps(tmp_path) -> None:
     np.testing.assert_array_equal(back.obs["_achieved"][:, 0], np.arange(5))
     window = sample_window(back, 3, np.random.default_rng(0))
     assert set(window.obs) == {"x"} and set(collate([window]).obs) == {"x"}
+
+
+def test_mirroring_negates_every_action_of_the_chosen_windows_only(tmp_path) -> None:
+    """replay.mirror_actions: a flipped window has all its actions negated and everything else unchanged."""
+    store = TrajectoryStore(tmp_path, 1000)
+    for i in range(6):
+        store.write(_traj(3 + 4 * i, offset=100.0 * i))
+    plain = WindowSampler(store, batch_size=16, max_seq_len=8, seed=3)
+    always = WindowSampler(store, batch_size=16, max_seq_len=8, seed=3, mirror_prob=1.0)
+    half = WindowSampler(store, batch_size=16, max_seq_len=8, seed=3, mirror_prob=0.5)
+    ref, neg, mix = plain.sample(0), always.sample(0), half.sample(0)
+    assert np.array_equal(neg.prev_action.numpy(), -ref.prev_action.numpy())
+    for other in (neg, mix):  # observations, rewards and masks are those of the unmirrored windows
+        assert np.array_equal(other.obs["x"].numpy(), ref.obs["x"].numpy())
+        assert np.array_equal(other.prev_reward.numpy(), ref.prev_reward.numpy())
+        assert np.array_equal(other.valid.numpy(), ref.valid.numpy())
+    flipped = [bool((mix.prev_action[i] == -ref.prev_action[i]).all()) for i in range(16)]
+    kept = [bool((mix.prev_action[i] == ref.prev_action[i]).all()) for i in range(16)]
+    assert all(f or k for f, k in zip(flipped, kept)) and any(flipped) and any(kept)
+    assert np.array_equal(mix.prev_action.numpy(), half.sample(0).prev_action.numpy())  # depends on the index only

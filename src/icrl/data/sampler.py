@@ -128,13 +128,15 @@ class WindowSampler:
 
     ``relabeler`` rewrites each sampled trajectory with probability ``relabel_prob`` (hindsight relabeling);
     ``source_weights`` (source name -> weight >= 0) samples sources in those proportions (module docstring).
+    ``mirror_prob`` negates every action of that share of windows (``replay.mirror_actions``; continuous actions).
     """
 
     def __init__(self, store: TrajectoryStore, batch_size: int, max_seq_len: int, padded_sampling: str = "none",
                  weight_by_length: bool = False, seed: int = 0, cache_trajectories: int = 20_000,
                  relabeler: Relabeler | None = None, relabel_prob: float = 0.0,
-                 source_weights: dict[str, float] | None = None) -> None:
+                 source_weights: dict[str, float] | None = None, mirror_prob: float = 0.0) -> None:
         self.store, self.batch_size, self.max_seq_len = store, batch_size, max_seq_len
+        self.mirror_prob = mirror_prob
         self.mode, self.weight_by_length, self.seed = padded_sampling, weight_by_length, seed
         self.cache_size = cache_trajectories
         self.relabeler, self.relabel_prob = relabeler, relabel_prob
@@ -203,7 +205,12 @@ class WindowSampler:
         if self.relabeler is not None and self.relabel_prob > 0:
             relabel_rng = np.random.default_rng([self.seed, batch_index, 1])
             trajs = relabel_share(trajs, self.relabeler, self.relabel_prob, relabel_rng)
-        return collate([sample_window(t, self.max_seq_len, rng, self.mode) for t in trajs])
+        batch = collate([sample_window(t, self.max_seq_len, rng, self.mode) for t in trajs])
+        if self.mirror_prob > 0:
+            mirror_rng = np.random.default_rng([self.seed, batch_index, 2])
+            flip = torch.from_numpy(mirror_rng.random(len(trajs)) < self.mirror_prob)
+            batch.prev_action[flip] = -batch.prev_action[flip]
+        return batch
 
     def rng_state(self) -> dict:
         return {"batches_drawn": self.batches_drawn}

@@ -69,6 +69,13 @@ def make_relabeler_for(cfg: RunConfig, env: EnvInfo) -> Relabeler | None:
     return relabeler
 
 
+def check_mirroring(cfg: RunConfig, env: EnvInfo) -> None:
+    """``replay.mirror_actions`` negates actions: only meaningful for continuous (Box) actions."""
+    if cfg.replay.mirror_actions > 0 and env.action_spec.kind != "box":
+        raise ConfigError(f"replay.mirror_actions={cfg.replay.mirror_actions} negates actions, but env "
+                          f"{cfg.env.name!r} has {env.action_spec.kind} actions; set replay.mirror_actions=0.")
+
+
 def import_datasets(cfg: RunConfig, env: EnvInfo, store: TrajectoryStore) -> dict[str, DatasetInfo]:
     """Import every ``replay.datasets`` entry not imported yet (checked against the env); name -> what it holds."""
     return {d["name"]: import_dataset(store, d["name"], d["source"], env=(env.obs_shapes, env.action_spec))
@@ -109,6 +116,7 @@ def make_parts(cfg: RunConfig, run_dir: Path) -> Parts:
     torch.manual_seed(cfg.train.seed)
     env = probe_env(cfg)
     relabeler = make_relabeler_for(cfg, env)  # checked before anything heavy is built
+    check_mirroring(cfg, env)
     store = TrajectoryStore(run_dir / "buffer", cfg.replay.capacity_steps)
     datasets = import_datasets(cfg, env, store)
     agent = make_agent(cfg, env.obs_spec, env.action_spec, env.max_seq_len, env.max_time_idx).to(setup.device)
@@ -116,7 +124,8 @@ def make_parts(cfg: RunConfig, run_dir: Path) -> Parts:
     sampler = WindowSampler(store, cfg.learn.batch_size, env.max_seq_len, cfg.replay.padded_sampling,
                             cfg.replay.weight_by_length, seed=cfg.train.seed,
                             cache_trajectories=cfg.replay.cache_trajectories, relabeler=relabeler,
-                            relabel_prob=cfg.replay.relabel_prob, source_weights=source_weights(cfg))
+                            relabel_prob=cfg.replay.relabel_prob, source_weights=source_weights(cfg),
+                            mirror_prob=cfg.replay.mirror_actions)
     prefetcher = BatchPrefetcher(sampler, depth=cfg.replay.prefetch)
     rng = np.random.default_rng([cfg.train.seed, 1])
     exploration = Exploration(cfg.explore, env.action_spec, cfg.env.num_envs, env.max_rollout_steps or 1, rng)
