@@ -141,6 +141,9 @@ def test_cli_errors_are_clear(tmp_path: Path, capsys) -> None:
     assert "not a run directory" in capsys.readouterr().err
     assert cli_main(["train", *TINY, "replay.mirror_actions=0.5", "--run-dir", str(tmp_path / "m")]) == 2
     assert "discrete actions; set replay.mirror_actions=0" in capsys.readouterr().err
+    mirrored_oracle = ["env.name=aib/di", "env.kwargs.observe_sign=true", "replay.mirror_actions=0.5"]
+    assert cli_main(["train", *mirrored_oracle, "--run-dir", str(tmp_path / "o")]) == 2
+    assert "show one sign and move as the other" in capsys.readouterr().err
 
 
 def test_cli_lists_envs(capsys) -> None:

@@ -227,7 +227,8 @@ class ReplayConfig:
     online_weight: float = 1.0  # with datasets: relative share of windows from the online buffer (FIFO, protected/)
     # Share of sampled windows whose actions are all negated (0 = off; not in the method). Only for continuous
     # actions and envs where negating every action is an exact symmetry given a hidden context, as with the AIB's
-    # sign: the mirrored window is then a real trajectory of the other sign, so both signs get equal data.
+    # sign: the mirrored window is then a real trajectory of the other sign, so both signs get equal data. The
+    # observations are left as they are, so it cannot be combined with a context shown in them (observe_sign).
     mirror_actions: float = 0.0
 
     def __post_init__(self) -> None:

@@ -70,10 +70,15 @@ def make_relabeler_for(cfg: RunConfig, env: EnvInfo) -> Relabeler | None:
 
 
 def check_mirroring(cfg: RunConfig, env: EnvInfo) -> None:
-    """``replay.mirror_actions`` negates actions: only meaningful for continuous (Box) actions."""
-    if cfg.replay.mirror_actions > 0 and env.action_spec.kind != "box":
-        raise ConfigError(f"replay.mirror_actions={cfg.replay.mirror_actions} negates actions, but env "
-                          f"{cfg.env.name!r} has {env.action_spec.kind} actions; set replay.mirror_actions=0.")
+    """``replay.mirror_actions`` negates actions and nothing else: continuous actions and a hidden sign only."""
+    share = cfg.replay.mirror_actions
+    if share > 0 and env.action_spec.kind != "box":
+        raise ConfigError(f"replay.mirror_actions={share} negates actions, but env {cfg.env.name!r} has "
+                          f"{env.action_spec.kind} actions; set replay.mirror_actions=0.")
+    if share > 0 and cfg.env.kwargs.get("observe_sign"):
+        raise ConfigError(f"replay.mirror_actions={share} negates actions but leaves observations as they are, so "
+                          "with env.kwargs.observe_sign=true a mirrored window would show one sign and move as the "
+                          "other; use one of the two.")
 
 
 def import_datasets(cfg: RunConfig, env: EnvInfo, store: TrajectoryStore) -> dict[str, DatasetInfo]:
