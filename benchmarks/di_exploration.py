@@ -9,8 +9,9 @@ signs), behaviours an untrained agent shows and one that solves the task:
 * ``PD, sign known``: ``u = sign * clip(-2 p - 2.5 v)``, a controller told the hidden sign (an upper reference);
 * ``PD, sign wrong``: the same controller with the opposite sign.
 
-For each: mean return (0-100), the share of episodes that reach the goal at least once, and mean goal steps
-of those episodes.
+For each: mean return (0-100), the share of episodes that reach the goal at least once, mean goal steps of
+those episodes, and the share of episodes that end against a wall of the [-2, 2]^2 box (position clipped there;
+the velocity is not, so a mass pushed into a wall keeps its outward speed).
 
     .venv/bin/python benchmarks/di_exploration.py [--episodes-per-instance 50] [--split train]
 """
@@ -40,10 +41,12 @@ BEHAVIOURS: dict[str, Behaviour] = {
 }
 
 
-def episode_returns(behaviour: Behaviour, split: str, episodes_per_instance: int, seed: int) -> np.ndarray:
+def episode_returns(behaviour: Behaviour, split: str, episodes_per_instance: int,
+                    seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(returns, whether each episode ended against a wall)."""
     rng = np.random.default_rng(seed)
     instances = split_instances(TASKS["di"].specs, split)
-    returns = []
+    returns, at_wall = [], []
     for i, context in enumerate(instances):
         env = make_aib("di", split=split, instance=i)
         for k in range(episodes_per_instance):
@@ -54,7 +57,8 @@ def episode_returns(behaviour: Behaviour, split: str, episodes_per_instance: int
                 total += reward
                 done = terminated or truncated
             returns.append(total)
-    return np.asarray(returns)
+            at_wall.append(bool(np.any(np.abs(obs[:2]) >= 2.0)))
+    return np.asarray(returns), np.asarray(at_wall)
 
 
 def main() -> None:
@@ -66,12 +70,13 @@ def main() -> None:
     instances = len(split_instances(TASKS["di"].specs, args.split))
     n = instances * args.episodes_per_instance
     print(f"AIB DI, split {args.split}: {n} episodes per behaviour ({instances} instances, both signs)")
-    print(f"{'behaviour':<16} {'mean return':>12} {'episodes reaching the goal':>28} {'goal steps when reached':>25}")
+    print(f"{'behaviour':<16} {'mean return':>12} {'episodes reaching the goal':>28} {'goal steps when reached':>25}"
+          f" {'ending at a wall':>18}")
     for name, behaviour in BEHAVIOURS.items():
-        returns = episode_returns(behaviour, args.split, args.episodes_per_instance, args.seed)
+        returns, at_wall = episode_returns(behaviour, args.split, args.episodes_per_instance, args.seed)
         reached = returns > 0
         when = returns[reached].mean() if reached.any() else 0.0
-        print(f"{name:<16} {returns.mean():>12.2f} {reached.mean():>27.1%} {when:>25.1f}")
+        print(f"{name:<16} {returns.mean():>12.2f} {reached.mean():>27.1%} {when:>25.1f} {at_wall.mean():>17.1%}")
 
 
 if __name__ == "__main__":
