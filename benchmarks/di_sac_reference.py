@@ -108,17 +108,22 @@ def mirror(obs: np.ndarray, act: np.ndarray, next_obs: np.ndarray,
     return obs, act * flip[:, None], next_obs
 
 
-def evaluate(agent: SAC, task: str, episodes: int = 20) -> float:
-    env, total = make_task(task), 0.0
-    for k in range(episodes):
-        obs, _ = env.reset(seed=10_000 + k)
+def greedy_return(agent: SAC, env, seeds: range) -> float:
+    """Mean return of the policy's mode over one episode per reset seed."""
+    total = 0.0
+    for seed in seeds:
+        obs, _ = env.reset(seed=seed)
         done = False
         while not done:
             with torch.no_grad():
                 a, _ = agent.act(torch.as_tensor(obs)[None], greedy=True)
             obs, r, terminated, truncated, _ = env.step(a[0].numpy())
             total, done = total + r, terminated or truncated
-    return total / episodes
+    return total / len(seeds)
+
+
+def evaluate(agent: SAC, task: str, episodes: int = 20) -> float:
+    return greedy_return(agent, make_task(task), range(10_000, 10_000 + episodes))
 
 
 def evaluate_instances(agent: SAC, task: str, starts: int = 10) -> None:
@@ -126,18 +131,10 @@ def evaluate_instances(agent: SAC, task: str, starts: int = 10) -> None:
     if task == "fixed":
         return
     print(f"per instance (greedy, {starts} start states each):")
-    for i in range(20):
-        env, total = make_aib("di", "train", instance=i, observe_sign=task == "train-oracle"), 0.0
-        for k in range(starts):
-            obs, info = env.reset(seed=20_000 + k)
-            done = False
-            while not done:
-                with torch.no_grad():
-                    a, _ = agent.act(torch.as_tensor(obs)[None], greedy=True)
-                obs, r, terminated, truncated, _ = env.step(a[0].numpy())
-                total, done = total + r, terminated or truncated
-        ctx = info["context"]
-        print(f"  sign {ctx['sign']:+.0f}  mass {ctx['mass']:.3f}  return {total / starts:5.1f}")
+    for i, ctx in enumerate(make_task(task).instances):
+        env = make_aib("di", "train", instance=i, observe_sign=task == "train-oracle")
+        score = greedy_return(agent, env, range(20_000, 20_000 + starts))
+        print(f"  sign {ctx['sign']:+.0f}  mass {ctx['mass']:.3f}  return {score:5.1f}")
 
 
 def main() -> None:

@@ -125,10 +125,16 @@ def test_window_content_and_collate_padding() -> None:
     np.testing.assert_array_equal(batch.actions[1].numpy(), np.eye(3)[[1, 2, 0, 1]])
 
 
-def test_sampler_batches_depend_only_on_their_index(tmp_path) -> None:
-    store = TrajectoryStore(tmp_path, 1000)
+def _store_of_six(root) -> TrajectoryStore:
+    """Six trajectories of lengths 3, 7, ..., 23 with distinct observation values."""
+    store = TrajectoryStore(root, 1000)
     for i in range(6):
         store.write(_traj(3 + 4 * i, offset=100.0 * i))
+    return store
+
+
+def test_sampler_batches_depend_only_on_their_index(tmp_path) -> None:
+    store = _store_of_six(tmp_path)
     a = WindowSampler(store, batch_size=5, max_seq_len=8, seed=3)
     b = WindowSampler(store, batch_size=5, max_seq_len=8, seed=3, cache_trajectories=0)
     first = [a.sample() for _ in range(3)]
@@ -184,9 +190,7 @@ def test_windows_drop_side_keys_that_the_store_keeps(tmp_path) -> None:
 
 def test_mirroring_negates_every_action_of_the_chosen_windows_only(tmp_path) -> None:
     """replay.mirror_actions: a flipped window has all its actions negated and everything else unchanged."""
-    store = TrajectoryStore(tmp_path, 1000)
-    for i in range(6):
-        store.write(_traj(3 + 4 * i, offset=100.0 * i))
+    store = _store_of_six(tmp_path)
     plain = WindowSampler(store, batch_size=16, max_seq_len=8, seed=3)
     always = WindowSampler(store, batch_size=16, max_seq_len=8, seed=3, mirror_prob=1.0)
     half = WindowSampler(store, batch_size=16, max_seq_len=8, seed=3, mirror_prob=0.5)
