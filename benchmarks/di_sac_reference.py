@@ -7,11 +7,13 @@ N updates, a 100k-step icrl run that makes far fewer than N cannot be expected t
 task either. Prints a greedy evaluation (20 episodes) every ``--eval-every`` env steps.
 
 ``--task`` picks the env: ``fixed`` (the default above), ``train-oracle`` (the AIB train split: both signs,
-masses 0.5-1.5, with the sign appended to the observation) or ``train-hidden`` (the same split, sign hidden:
-a memoryless policy cannot infer it, so this is the floor an in-context learner must beat).
+masses 0.5-1.5, with the sign appended to the observation), ``train-hidden`` (the same split, sign hidden:
+a memoryless policy cannot infer it, so this is the floor an in-context learner must beat) or
+``train-history`` (sign hidden, but the observation also holds the previous observation and action: the
+smallest memory that reveals the sign, since the velocity change of one step is ``sign * action / mass * dt``).
 
     .venv/bin/python benchmarks/di_sac_reference.py [--seed 0] [--steps 40000] [--updates-per-step 1.0]
-        [--task fixed|train-oracle|train-hidden] [--target-entropy -2.0] [--mirror]
+        [--task fixed|train-oracle|train-hidden|train-history] [--target-entropy -2.0] [--mirror]
 
 On the train split it ends with the greedy return of each instance (sign, mass).
 """
@@ -22,6 +24,7 @@ import argparse
 import math
 import time
 
+import gymnasium as gym
 import numpy as np
 import torch
 from torch import nn
@@ -39,13 +42,39 @@ def mlp(inputs: int, outputs: int) -> nn.Sequential:
 
 
 TASKS = {"fixed": "sign +1, mass 1.0", "train-oracle": "AIB train split, sign observed",
-         "train-hidden": "AIB train split, sign hidden"}
+         "train-hidden": "AIB train split, sign hidden",
+         "train-history": "AIB train split, sign hidden, previous observation and action observed"}
 
 
-def make_task(task: str):
+class PreviousStep(gym.Wrapper):
+    """Appends the previous observation and action to the observation (zeros at the first step)."""
+
+    def __init__(self, env: gym.Env) -> None:
+        super().__init__(env)
+        n = env.observation_space.shape[0]
+        self.observation_space = gym.spaces.Box(-np.inf, np.inf, (2 * n + 2,), np.float32)
+
+    def reset(self, **kwargs):
+        obs, info = self.env.reset(**kwargs)
+        self.last = obs
+        return np.concatenate([obs, np.zeros_like(obs), np.zeros(2, np.float32)]), info
+
+    def step(self, action):
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        out = np.concatenate([obs, self.last, np.asarray(action, np.float32)])
+        self.last = obs
+        return out, reward, terminated, truncated, info
+
+
+def make_task(task: str, instance: int | None = None) -> gym.Env:
     if task == "fixed":
         return DoubleIntegrator(mass=1.0)
-    return make_aib("di", "train", observe_sign=task == "train-oracle")
+    env = make_aib("di", "train", instance=instance, observe_sign=task == "train-oracle")
+    return PreviousStep(env) if task == "train-history" else env
+
+
+# the features that change sign with the context sign: the sign itself, or the previous action
+MIRRORED_COLUMNS = {"train-oracle": [-1], "train-history": [-2, -1]}
 
 
 class SAC:
@@ -97,14 +126,15 @@ class SAC:
                 tp.lerp_(p, TAU)
 
 
-def mirror(obs: np.ndarray, act: np.ndarray, next_obs: np.ndarray,
-           rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Each transition, with probability 1/2, as seen under the other sign: the sign feature (the last) flipped
-    and the action negated. The env then moves the same way, so the mirrored transition is exact."""
+def mirror(obs: np.ndarray, act: np.ndarray, next_obs: np.ndarray, rng: np.random.Generator,
+           columns: list[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each transition, with probability 1/2, as seen under the other sign: the action and the observation's
+    ``columns`` (the sign feature, or the previous action) negated. The env then moves the same way, so the
+    mirrored transition is exact."""
     flip = np.where(rng.random(len(obs)) < 0.5, -1.0, 1.0).astype(np.float32)
     obs, next_obs = obs.copy(), next_obs.copy()
-    obs[:, -1] *= flip
-    next_obs[:, -1] *= flip
+    obs[:, columns] *= flip[:, None]
+    next_obs[:, columns] *= flip[:, None]
     return obs, act * flip[:, None], next_obs
 
 
@@ -131,9 +161,8 @@ def evaluate_instances(agent: SAC, task: str, starts: int = 10) -> None:
     if task == "fixed":
         return
     print(f"per instance (greedy, {starts} start states each):")
-    for i, ctx in enumerate(make_task(task).instances):
-        env = make_aib("di", "train", instance=i, observe_sign=task == "train-oracle")
-        score = greedy_return(agent, env, range(20_000, 20_000 + starts))
+    for i, ctx in enumerate(make_aib("di", "train").instances):
+        score = greedy_return(agent, make_task(task, instance=i), range(20_000, 20_000 + starts))
         print(f"  sign {ctx['sign']:+.0f}  mass {ctx['mass']:.3f}  return {score:5.1f}")
 
 
@@ -145,14 +174,15 @@ def main() -> None:
     p.add_argument("--eval-every", type=int, default=5_000)
     p.add_argument("--task", choices=tuple(TASKS), default="fixed")
     p.add_argument("--mirror", action="store_true",
-                   help="train-oracle only: each sampled transition is, with probability 1/2, replaced by its "
-                        "mirror image under the other sign (sign feature flipped, action negated), an exact "
-                        "symmetry of the AIB")
+                   help="train-oracle and train-history: each sampled transition is, with probability 1/2, "
+                        "replaced by its mirror image under the other sign (action and sign feature or previous "
+                        "action negated), an exact symmetry of the AIB")
     p.add_argument("--target-entropy", type=float, default=TARGET_ENTROPY,
                    help="SAC's entropy target (the uniform policy on [-1, 1]^2 has entropy log 4 = 1.39)")
     args = p.parse_args()
-    if args.mirror and args.task != "train-oracle":
-        p.error("--mirror needs --task train-oracle (the sign must be in the observation to be flipped)")
+    if args.mirror and args.task not in MIRRORED_COLUMNS:
+        p.error("--mirror needs --task train-oracle or train-history (without the sign or the previous action in "
+                "the observation, a mirrored transition is the same observation with the opposite outcome)")
     torch.set_num_threads(1)
     torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
@@ -181,7 +211,7 @@ def main() -> None:
                 idx = rng.integers(0, step + 1, BATCH)
                 o, a, r, o2 = (b[idx] for b in (obs_buf, act_buf, rew_buf, next_buf))
                 if args.mirror:
-                    o, a, o2 = mirror(o, a, o2, rng)
+                    o, a, o2 = mirror(o, a, o2, rng, MIRRORED_COLUMNS[args.task])
                 agent.update(*(torch.as_tensor(x) for x in (o, a, r, o2)))
                 updates += 1
         if (step + 1) % args.eval_every == 0:

@@ -283,18 +283,23 @@ def test_popgym_multitask_refuses_tasks_without_discrete_actions() -> None:
 
 
 
-def test_di_sac_reference_log_prob_is_the_squashed_gaussians() -> None:
-    """The calibration SAC of benchmarks/di_sac_reference.py: its log-probability is the tanh-Gaussian's."""
+def _di_sac_reference():
     from pathlib import Path
-
-    import torch
-    from torch.distributions import Normal, TransformedDistribution
-    from torch.distributions.transforms import TanhTransform
 
     spec = importlib.util.spec_from_file_location(
         "di_sac_reference", Path(__file__).parents[2] / "benchmarks/di_sac_reference.py")
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
+    return bench
+
+
+def test_di_sac_reference_log_prob_is_the_squashed_gaussians() -> None:
+    """The calibration SAC of benchmarks/di_sac_reference.py: its log-probability is the tanh-Gaussian's."""
+    import torch
+    from torch.distributions import Normal, TransformedDistribution
+    from torch.distributions.transforms import TanhTransform
+
+    bench = _di_sac_reference()
     torch.manual_seed(0)
     assert bench.make_task("train-oracle").observation_space.shape == (5,)
     assert bench.make_task("train-hidden").observation_space.shape == (4,)
@@ -312,21 +317,39 @@ def test_di_sac_reference_log_prob_is_the_squashed_gaussians() -> None:
     moved = [not torch.equal(a, b) for a, b in zip(before, agent.targets.parameters())]
     assert all(moved)  # the Polyak step moves every target parameter towards the trained critics
 
-    # --mirror: a mirrored transition replays exactly in the env of the other sign
-    env = bench.make_task("train-oracle")
-    obs, _ = env.reset(seed=3)
-    act = np.array([0.7, -0.3], np.float32)
-    nxt = env.step(act)[0]
-    flips = 0
-    for k in range(16):
-        o, a, o2 = bench.mirror(obs[None], act[None], nxt[None], np.random.default_rng(k))
-        if o[0, -1] != obs[-1]:
-            flips += 1
-            twin = make_aib("di", "train", instance=1 if obs[-1] > 0 else 0, observe_sign=True)
-            twin.reset(seed=0)
-            twin.unwrapped.p, twin.unwrapped.v = obs[:2].astype(np.float64), obs[2:4].astype(np.float64)
-            twin.unwrapped.mass = env.unwrapped.mass
-            np.testing.assert_allclose(twin.step(a[0])[0], o2[0], atol=1e-6)
-        else:
-            np.testing.assert_array_equal(a[0], act)
-    assert 0 < flips < 16
+
+
+def test_di_sac_reference_mirrored_transitions_replay_exactly() -> None:
+    """--mirror: a mirrored transition replays exactly in the env of the other sign, with the sign feature
+    (train-oracle) or the previous action (train-history) negated with the action."""
+    bench = _di_sac_reference()
+    assert bench.make_task("train-history").observation_space.shape == (10,)
+    for task, sign_of in [("train-oracle", lambda o: o[-1]), ("train-history", None)]:
+        env = bench.make_task(task, instance=2)  # sign +1
+        env.reset(seed=3)
+        obs = env.step(np.array([-0.4, 0.9], np.float32))[0]
+        act = np.array([0.7, -0.3], np.float32)
+        nxt = env.step(act)[0]
+        if task == "train-history":
+            np.testing.assert_array_equal(nxt[4:8], obs[:4])  # the previous observation and action follow
+            np.testing.assert_array_equal(nxt[8:], act)
+        flips = 0
+        for k in range(16):
+            o, a, o2 = bench.mirror(obs[None], act[None], nxt[None], np.random.default_rng(k),
+                                    bench.MIRRORED_COLUMNS[task])
+            if a[0, 0] != act[0]:
+                flips += 1
+                twin = bench.make_task(task, instance=3)  # sign -1
+                twin.reset(seed=0)
+                twin.unwrapped.p, twin.unwrapped.v = obs[:2].astype(np.float64), obs[2:4].astype(np.float64)
+                twin.unwrapped.mass = env.unwrapped.mass
+                if task == "train-history":
+                    twin.last = obs[:4]
+                np.testing.assert_allclose(twin.step(a[0])[0], o2[0], atol=1e-6)
+                np.testing.assert_array_equal(a[0], -act)
+                if sign_of is not None:
+                    assert sign_of(o[0]) == -sign_of(obs)
+            else:
+                np.testing.assert_array_equal(o, obs[None])
+                np.testing.assert_array_equal(o2, nxt[None])
+        assert 0 < flips < 16
