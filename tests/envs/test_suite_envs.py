@@ -282,7 +282,6 @@ def test_popgym_multitask_refuses_tasks_without_discrete_actions() -> None:
         make_env("popgym-multitask", tasks=["RepeatPreviousEasy", "PositionOnlyPendulumEasy"])
 
 
-
 def _di_sac_reference():
     from pathlib import Path
 
@@ -316,7 +315,6 @@ def test_di_sac_reference_log_prob_is_the_squashed_gaussians() -> None:
     agent.update(obs, action.detach(), torch.ones(64), torch.randn(64, 4))
     moved = [not torch.equal(a, b) for a, b in zip(before, agent.targets.parameters())]
     assert all(moved)  # the Polyak step moves every target parameter towards the trained critics
-
 
 
 def test_di_sac_reference_mirrored_transitions_replay_exactly() -> None:
