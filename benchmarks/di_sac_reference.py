@@ -51,13 +51,13 @@ class PreviousStep(gym.Wrapper):
 
     def __init__(self, env: gym.Env) -> None:
         super().__init__(env)
-        n = env.observation_space.shape[0]
-        self.observation_space = gym.spaces.Box(-np.inf, np.inf, (2 * n + 2,), np.float32)
+        n, m = env.observation_space.shape[0], env.action_space.shape[0]
+        self.observation_space = gym.spaces.Box(-np.inf, np.inf, (2 * n + m,), np.float32)
 
     def reset(self, **kwargs):
         obs, info = self.env.reset(**kwargs)
         self.last = obs
-        return np.concatenate([obs, np.zeros_like(obs), np.zeros(2, np.float32)]), info
+        return np.concatenate([obs, np.zeros_like(obs), np.zeros(self.action_space.shape, np.float32)]), info
 
     def step(self, action):
         obs, reward, terminated, truncated, info = self.env.step(action)

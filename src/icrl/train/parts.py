@@ -72,10 +72,12 @@ def make_relabeler_for(cfg: RunConfig, env: EnvInfo) -> Relabeler | None:
 def check_mirroring(cfg: RunConfig, env: EnvInfo) -> None:
     """``replay.mirror_actions`` negates actions and nothing else: continuous actions and a hidden sign only."""
     share = cfg.replay.mirror_actions
-    if share > 0 and env.action_spec.kind != "box":
+    if share == 0:
+        return
+    if env.action_spec.kind != "box":
         raise ConfigError(f"replay.mirror_actions={share} negates actions, but env {cfg.env.name!r} has "
                           f"{env.action_spec.kind} actions; set replay.mirror_actions=0.")
-    if share > 0 and cfg.env.kwargs.get("observe_sign"):
+    if cfg.env.kwargs.get("observe_sign"):
         raise ConfigError(f"replay.mirror_actions={share} negates actions but leaves observations as they are, so "
                           "with env.kwargs.observe_sign=true a mirrored window would show one sign and move as the "
                           "other; use one of the two.")
