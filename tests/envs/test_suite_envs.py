@@ -69,6 +69,44 @@ def test_observe_sign_appends_the_sign_and_keeps_the_dynamics() -> None:
         ContextualEnv(_DictObservationDI(), (SPEC,), observe_sign=True)
 
 
+def test_observe_previous_appends_the_last_observation_and_mirrors_exactly() -> None:
+    """Layout [obs, previous obs, sign], zeros after a reset, dynamics unchanged; and the same start played with
+    negated actions in the env of the other sign gives the same observations, which is what makes
+    replay.mirror_actions (it negates actions only) exact with this option."""
+    runs = {}
+    for instance, sign in ((0, 1.0), (1, -1.0)):
+        hidden = ContextualEnv(DoubleIntegrator(), (SPEC,), "train", instance=instance)
+        both = ContextualEnv(DoubleIntegrator(), (SPEC,), "train", instance=instance, observe_sign=True,
+                             observe_previous=True)
+        assert both.observation_space.shape == (9,)
+        first, _ = hidden.reset(seed=3)
+        obs, _ = both.reset(seed=3)
+        np.testing.assert_array_equal(obs, np.concatenate([first, np.zeros(4), [sign]]).astype(np.float32))
+        seen = [obs[:8]]
+        previous = first
+        for k in range(5):
+            a = sign * np.array([0.3 + 0.1 * k, -0.7])  # the same force on the mass for both signs
+            current = hidden.step(a)[0]
+            obs = both.step(a)[0]
+            np.testing.assert_array_equal(obs, np.concatenate([current, previous, [sign]]).astype(np.float32))
+            seen.append(obs[:8])
+            previous = current
+        runs[sign] = np.stack(seen)
+    # instances 0 and 1 have different masses, so compare each sign against its own mirrored replay
+    for instance, sign in ((0, 1.0), (1, -1.0)):
+        env = ContextualEnv(DoubleIntegrator(), (SPEC,), "train", instance=instance, observe_previous=True)
+        env.instances = [{**env.instances[instance], "sign": -sign}]  # the same context with the other sign
+        env.fixed = 0
+        obs, _ = env.reset(seed=3)
+        replay = [obs]
+        for k in range(5):
+            replay.append(env.step(-sign * np.array([0.3 + 0.1 * k, -0.7]))[0])
+        np.testing.assert_array_equal(np.stack(replay), runs[sign])
+    assert make_env("aib/di", observe_previous=True).reset(seed=0)[0]["observation"].shape == (8,)
+    with pytest.raises(ICRLError, match="observe_previous needs a flat Box"):
+        ContextualEnv(_DictObservationDI(), (SPEC,), observe_previous=True)
+
+
 class _DictObservationDI(DoubleIntegrator):
     def __init__(self) -> None:
         super().__init__()

@@ -32,7 +32,7 @@ register_env_family("popgym/", make_popgym, "any POPGym env by class name, e.g. 
                     "(kwargs: truncation_is_terminal)", extra="popgym")
 register_env_family("aib/", make_aib, "Actuator Inversion Benchmark: aib/di, aib/di-friction, aib/cartpole, "
                     "aib/cheetah, aib/ball-in-cup, aib/walker, aib/walker2d, aib/hopper "
-                    "(kwargs: split, instance, observe_sign)", extra="aib")
+                    "(kwargs: split, instance, observe_sign, observe_previous)", extra="aib")
 
 import icrl.testing  # noqa: E402,F401  (registers the testing-* envs)
 

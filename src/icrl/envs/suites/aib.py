@@ -62,9 +62,14 @@ TASKS: dict[str, AIBTask] = {t.name: t for t in [
 ]}
 
 
-def make_aib(name: str, split: str = "train", instance: int | None = None, observe_sign: bool = False) -> gym.Env:
-    """``observe_sign=True`` shows the hidden sign in the observation: an oracle for diagnosis, not the benchmark."""
+def make_aib(name: str, split: str = "train", instance: int | None = None, observe_sign: bool = False,
+             observe_previous: bool = False) -> gym.Env:
+    """``observe_sign=True`` shows the hidden sign in the observation: an oracle for diagnosis, not the benchmark.
+
+    ``observe_previous=True`` appends the previous observation: a one-step memory for memoryless policies
+    (diagnosis too; see ``ContextualEnv``)."""
     task = TASKS.get(name)
     if task is None:
         raise ICRLError(f"unknown AIB task {name!r}; available: {', '.join(TASKS)}.")
-    return ContextualEnv(task.build(), task.specs, split, instance, observe_sign=observe_sign)
+    return ContextualEnv(task.build(), task.specs, split, instance, observe_sign=observe_sign,
+                         observe_previous=observe_previous)

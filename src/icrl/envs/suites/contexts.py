@@ -61,13 +61,16 @@ class ContextualEnv(gym.Wrapper):
     """Draws a context instance of its split at every reset, applies it, and inverts actions when sign is -1.
 
     The wrapped env must have ``set_context(**values)`` for its continuous contexts. ``instance`` fixes one
-    instance (index into the split) instead of drawing; ``info["context"]`` reports it. ``observe_sign=True`` is
-    an oracle for diagnosis, not the benchmark: the sign is appended to a flat Box observation, so a memoryless
-    policy can act on it and the cost of inferring it in context can be measured.
+    instance (index into the split) instead of drawing; ``info["context"]`` reports it. Two options for
+    diagnosis, not the benchmark, both for a flat Box observation: ``observe_sign=True`` appends the sign (an
+    oracle: a memoryless policy can act on it, so the cost of inferring it in context can be measured);
+    ``observe_previous=True`` appends the previous observation (zeros after a reset). With the previous action,
+    which agents see anyway, that is the smallest memory from which the sign can be read, so a memoryless
+    policy can infer it without a sequence model. Layout: ``[obs, previous obs, sign]``.
     """
 
     def __init__(self, env: gym.Env, specs: Sequence[ContextSpec], split: str = "train", instance: int | None = None,
-                 n: int = 20, observe_sign: bool = False) -> None:
+                 n: int = 20, observe_sign: bool = False, observe_previous: bool = False) -> None:
         super().__init__(env)
         if not isinstance(env.action_space, gym.spaces.Box) or not np.allclose(env.action_space.low,
                                                                                -env.action_space.high):
@@ -79,20 +82,30 @@ class ContextualEnv(gym.Wrapper):
         self.fixed = instance
         self.context = self.instances[0]
         self.max_rollout_steps = getattr(env, "max_rollout_steps", None)
-        self.observe_sign = bool(observe_sign)
-        if self.observe_sign:
-            space = env.observation_space
+        self.observe_sign, self.observe_previous = bool(observe_sign), bool(observe_previous)
+        space = env.observation_space
+        if self.observe_sign or self.observe_previous:
             if not isinstance(space, gym.spaces.Box) or len(space.shape) != 1:
-                raise ICRLError("observe_sign needs a flat Box observation space; this task's is "
-                                f"{space}. Leave observe_sign off for it.")
-            self.observation_space = gym.spaces.Box(np.append(space.low, -1.0).astype(space.dtype),
-                                                    np.append(space.high, 1.0).astype(space.dtype),
+                option = "observe_sign" if self.observe_sign else "observe_previous"
+                raise ICRLError(f"{option} needs a flat Box observation space; this task's is "
+                                f"{space}. Leave {option} off for it.")
+            low, high = space.low, space.high
+            if self.observe_previous:
+                low, high = np.concatenate([low, space.low]), np.concatenate([high, space.high])
+            if self.observe_sign:
+                low, high = np.append(low, -1.0), np.append(high, 1.0)
+            self.observation_space = gym.spaces.Box(low.astype(space.dtype), high.astype(space.dtype),
                                                     dtype=space.dtype)
+        self.previous = None
 
     def _observe(self, obs):
-        if not self.observe_sign:
-            return obs
-        return np.append(obs, self.context["sign"]).astype(self.observation_space.dtype)
+        out = obs
+        if self.observe_previous:
+            out = np.concatenate([obs, self.previous])
+            self.previous = np.array(obs, copy=True)
+        if self.observe_sign:
+            out = np.append(out, self.context["sign"])
+        return out if out is obs else out.astype(self.observation_space.dtype)
 
     def reset(self, *, seed=None, options=None):
         super().reset(seed=seed)  # seeds self.np_random
@@ -100,6 +113,7 @@ class ContextualEnv(gym.Wrapper):
         self.context = self.instances[i]
         self.env.set_context(**{k: v for k, v in self.context.items() if k != "sign"})
         obs, info = self.env.reset(seed=int(self.np_random.integers(2**31 - 1)))
+        self.previous = np.zeros_like(obs)
         return self._observe(obs), {**info, "context": dict(self.context)}
 
     def step(self, action):
