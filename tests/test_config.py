@@ -33,6 +33,8 @@ def test_gammas_put_the_main_gamma_last_once() -> None:
     ("bogus.x=1", "must start with one of"),
     ("learn.batch_size=abc", "wrong type"),
     ("learn.online_coeff=0", "learn.online_coeff") ,
+    ("model.max_seq_len=1", "holds no transition"),
+    ("model.max_seq_len=2", "train on no history"),
 ])
 def test_bad_values_name_the_field(override: str, fragment: str) -> None:
     extra = ["learn.offline_coeff=0"] if override.startswith("learn.online_coeff") else []
@@ -43,6 +45,14 @@ def test_bad_values_name_the_field(override: str, fragment: str) -> None:
 def test_override_without_equals_explains_syntax() -> None:
     with pytest.raises(ConfigError, match="section.field=value"):
         apply_overrides(RunConfig(), ["learn.lr"])
+
+
+def test_two_step_windows_are_for_the_feedforward_model_only() -> None:
+    assert ModelConfig(sequence="feedforward", max_seq_len=2).max_seq_len == 2
+    for sequence in ("transformer", "gru", "lstm"):
+        assert ModelConfig(sequence=sequence, max_seq_len=3).max_seq_len == 3
+        with pytest.raises(ConfigError, match="train on no history"):
+            ModelConfig(sequence=sequence, max_seq_len=2)
 
 
 def test_rope_needs_even_head_width() -> None:

@@ -82,6 +82,13 @@ class ModelConfig:
             _positive(f"model.{name}", getattr(self, name))
         for name in ("d_ff", "max_time_idx", "max_seq_len", "encoder_layers", "head_layers"):
             _positive(f"model.{name}", getattr(self, name), allow_zero=True)
+        # a window of W observations holds W - 1 transitions, and its first state has seen nothing before it
+        _require(self.max_seq_len != 1, "model.max_seq_len", self.max_seq_len,
+                 "0 (whole rollouts) or >= 2: a window of 1 observation holds no transition to learn from")
+        _require(self.max_seq_len != 2 or self.sequence == "feedforward", "model.max_seq_len", self.max_seq_len,
+                 f">= 3 with model.sequence={self.sequence!r}: a window of 2 observations holds one transition, "
+                 "whose state is the window's first step, so the sequence model would train on no history at all "
+                 "(or use model.sequence=feedforward)")
         _choice("model.pos_emb", self.pos_emb, ("fixed", "learned", "rope"))
         _require(self.d_model % self.n_heads == 0, "model.n_heads", self.n_heads, "a divisor of model.d_model")
         if self.pos_emb == "rope":
