@@ -14,8 +14,11 @@ smallest memory that reveals the sign, since the velocity change of one step is 
 
     .venv/bin/python benchmarks/di_sac_reference.py [--seed 0] [--steps 40000] [--updates-per-step 1.0]
         [--task fixed|train-oracle|train-hidden|train-history] [--target-entropy -2.0] [--mirror]
+        [--batch 256] [--collect 1] [--actor-entropy-only]
 
-On the train split it ends with the greedy return of each instance (sign, mass).
+On the train split it ends with the greedy return of each instance (sign, mass). ``--batch``, ``--collect`` and
+``--actor-entropy-only`` each move one detail towards icrl's learner, to find which of them keeps icrl from
+learning what this SAC learns.
 """
 
 from __future__ import annotations
@@ -78,8 +81,11 @@ MIRRORED_COLUMNS = {"train-oracle": [-1], "train-history": [-2, -1]}
 
 
 class SAC:
-    def __init__(self, obs_dim: int, target_entropy: float = TARGET_ENTROPY) -> None:
-        self.target_entropy = target_entropy
+    """``soft_target=False`` leaves the entropy term out of the TD target (only the actor sees it), as icrl's
+    ``learn.target_entropy`` does."""
+
+    def __init__(self, obs_dim: int, target_entropy: float = TARGET_ENTROPY, soft_target: bool = True) -> None:
+        self.target_entropy, self.soft_target = target_entropy, soft_target
         self.actor = mlp(obs_dim, 4)
         self.critics = nn.ModuleList([mlp(obs_dim + 2, 1), mlp(obs_dim + 2, 1)])
         self.targets = nn.ModuleList([mlp(obs_dim + 2, 1), mlp(obs_dim + 2, 1)])
@@ -106,7 +112,8 @@ class SAC:
         alpha = self.log_alpha.exp().detach()
         with torch.no_grad():
             a2, logp2 = self.act(obs2)
-            y = rew + GAMMA * (self.q(self.targets, obs2, a2) - alpha * logp2)  # 100-step episodes: no terminal
+            bonus = alpha * logp2 if self.soft_target else 0.0
+            y = rew + GAMMA * (self.q(self.targets, obs2, a2) - bonus)  # 100-step episodes: no terminal
         x = torch.cat([obs, act], -1)
         critic_loss = sum(((net(x).squeeze(-1) - y) ** 2).mean() for net in self.critics)
         self.opt_critic.zero_grad()
@@ -177,6 +184,12 @@ def main() -> None:
                    help="train-oracle and train-history: each sampled transition is, with probability 1/2, "
                         "replaced by its mirror image under the other sign (action and sign feature or previous "
                         "action negated), an exact symmetry of the AIB")
+    p.add_argument("--batch", type=int, default=BATCH, help=f"transitions per update (default {BATCH})")
+    p.add_argument("--collect", type=int, default=1,
+                   help="env steps between blocks of updates (default 1: after every step). icrl collects 2,000 "
+                        "steps with a fixed policy, then makes that epoch's updates: --collect 2000")
+    p.add_argument("--actor-entropy-only", action="store_true",
+                   help="leave the entropy term out of the TD target, as icrl's learn.target_entropy does")
     p.add_argument("--target-entropy", type=float, default=TARGET_ENTROPY,
                    help="SAC's entropy target (the uniform policy on [-1, 1]^2 has entropy log 4 = 1.39)")
     args = p.parse_args()
@@ -188,15 +201,17 @@ def main() -> None:
     rng = np.random.default_rng(args.seed)
     env = make_task(args.task)
     obs_dim = env.observation_space.shape[0]
-    agent = SAC(obs_dim, args.target_entropy)
+    agent = SAC(obs_dim, args.target_entropy, soft_target=not args.actor_entropy_only)
     obs_buf = np.zeros((args.steps, obs_dim), np.float32)
     next_buf = np.zeros((args.steps, obs_dim), np.float32)
     act_buf = np.zeros((args.steps, 2), np.float32)
     rew_buf = np.zeros(args.steps, np.float32)
     obs, _ = env.reset(seed=args.seed)
     updates, start = 0, time.perf_counter()
+    extras = [name for name, on in (("mirrored", args.mirror), (f"updates in blocks every {args.collect} steps",
+                                    args.collect > 1), ("entropy in the actor only", args.actor_entropy_only)) if on]
     print(f"SAC on DI ({TASKS[args.task]}), seed {args.seed}, {args.updates_per_step} updates per env step, "
-          f"batch {BATCH}, target entropy {args.target_entropy}{', mirrored' if args.mirror else ''}, one thread")
+          f"batch {args.batch}, target entropy {args.target_entropy}{''.join(', ' + e for e in extras)}, one thread")
     for step in range(args.steps):
         if step < RANDOM_STEPS:
             action = rng.uniform(-1, 1, 2).astype(np.float32)
@@ -206,9 +221,10 @@ def main() -> None:
         nxt, reward, terminated, truncated, _ = env.step(action)
         obs_buf[step], act_buf[step], rew_buf[step], next_buf[step] = obs, action, reward, nxt
         obs = env.reset()[0] if terminated or truncated else nxt
-        if step >= START_UPDATES:
-            for _ in range(int((step + 1) * args.updates_per_step) - int(step * args.updates_per_step)):
-                idx = rng.integers(0, step + 1, BATCH)
+        if step >= START_UPDATES and (step + 1) % args.collect == 0:
+            block = int((step + 1) * args.updates_per_step) - int((step + 1 - args.collect) * args.updates_per_step)
+            for _ in range(block):
+                idx = rng.integers(0, step + 1, args.batch)
                 o, a, r, o2 = (b[idx] for b in (obs_buf, act_buf, rew_buf, next_buf))
                 if args.mirror:
                     o, a, o2 = mirror(o, a, o2, rng, MIRRORED_COLUMNS[args.task])
