@@ -14,11 +14,11 @@ smallest memory that reveals the sign, since the velocity change of one step is 
 
     .venv/bin/python benchmarks/di_sac_reference.py [--seed 0] [--steps 40000] [--updates-per-step 1.0]
         [--task fixed|train-oracle|train-hidden|train-history] [--target-entropy -2.0] [--mirror]
-        [--batch 256] [--collect 1] [--actor-entropy-only]
+        [--batch 256] [--collect 1] [--actor-entropy-only] [--ensemble 4]
 
-On the train split it ends with the greedy return of each instance (sign, mass). ``--batch``, ``--collect`` and
-``--actor-entropy-only`` each move one detail towards icrl's learner, to find which of them keeps icrl from
-learning what this SAC learns.
+On the train split it ends with the greedy return of each instance (sign, mass). ``--batch``, ``--collect``,
+``--actor-entropy-only`` and ``--ensemble`` each move one detail towards icrl's learner, to find which of them
+keeps icrl from learning what this SAC learns.
 """
 
 from __future__ import annotations
@@ -82,13 +82,15 @@ MIRRORED_COLUMNS = {"train-oracle": [-1], "train-history": [-2, -1]}
 
 class SAC:
     """``soft_target=False`` leaves the entropy term out of the TD target (only the actor sees it), as icrl's
-    ``learn.target_entropy`` does."""
+    ``learn.target_entropy`` does. ``ensemble=C`` (> 0) uses icrl's critic ensemble instead of SAC's pair: C
+    critics, a TD target from the min of 2 drawn with replacement per transition, the actor on the min of all C."""
 
-    def __init__(self, obs_dim: int, target_entropy: float = TARGET_ENTROPY, soft_target: bool = True) -> None:
-        self.target_entropy, self.soft_target = target_entropy, soft_target
+    def __init__(self, obs_dim: int, target_entropy: float = TARGET_ENTROPY, soft_target: bool = True,
+                 ensemble: int = 0) -> None:
+        self.target_entropy, self.soft_target, self.ensemble = target_entropy, soft_target, ensemble
         self.actor = mlp(obs_dim, 4)
-        self.critics = nn.ModuleList([mlp(obs_dim + 2, 1), mlp(obs_dim + 2, 1)])
-        self.targets = nn.ModuleList([mlp(obs_dim + 2, 1), mlp(obs_dim + 2, 1)])
+        self.critics = nn.ModuleList([mlp(obs_dim + 2, 1) for _ in range(max(ensemble, 2))])
+        self.targets = nn.ModuleList([mlp(obs_dim + 2, 1) for _ in range(max(ensemble, 2))])
         self.targets.load_state_dict(self.critics.state_dict())
         self.log_alpha = torch.zeros((), requires_grad=True)
         self.opt_actor = torch.optim.Adam(self.actor.parameters(), LR)
@@ -104,16 +106,22 @@ class SAC:
         logp = (-0.5 * ((u - mean) / log_std.exp()) ** 2 - log_std - 0.5 * math.log(2 * math.pi)).sum(-1)
         return a, logp - torch.log(1 - a**2 + 1e-6).sum(-1)
 
-    def q(self, nets: nn.ModuleList, obs: torch.Tensor, act: torch.Tensor) -> torch.Tensor:
+    def q(self, nets: nn.ModuleList, obs: torch.Tensor, act: torch.Tensor, drawn: bool = False) -> torch.Tensor:
+        """min over the pair (SAC); with an ensemble, min over 2 members drawn per row (``drawn``) or over all."""
         x = torch.cat([obs, act], -1)
-        return torch.min(nets[0](x), nets[1](x)).squeeze(-1)
+        if not self.ensemble:
+            return torch.min(nets[0](x), nets[1](x)).squeeze(-1)
+        values = torch.cat([net(x) for net in nets], -1)  # (B, C)
+        if drawn:
+            values = values.gather(-1, torch.randint(len(nets), (len(x), 2)))
+        return values.min(-1).values
 
     def update(self, obs, act, rew, obs2) -> None:
         alpha = self.log_alpha.exp().detach()
         with torch.no_grad():
             a2, logp2 = self.act(obs2)
             bonus = alpha * logp2 if self.soft_target else 0.0
-            y = rew + GAMMA * (self.q(self.targets, obs2, a2) - bonus)  # 100-step episodes: no terminal
+            y = rew + GAMMA * (self.q(self.targets, obs2, a2, drawn=True) - bonus)  # 100-step episodes: no terminal
         x = torch.cat([obs, act], -1)
         critic_loss = sum(((net(x).squeeze(-1) - y) ** 2).mean() for net in self.critics)
         self.opt_critic.zero_grad()
@@ -188,6 +196,9 @@ def main() -> None:
     p.add_argument("--collect", type=int, default=1,
                    help="env steps between blocks of updates (default 1: after every step). icrl collects 2,000 "
                         "steps with a fixed policy, then makes that epoch's updates: --collect 2000")
+    p.add_argument("--ensemble", type=int, default=0,
+                   help="icrl's critic ensemble of this many members (icrl: 4) instead of SAC's pair: TD target from "
+                        "the min of 2 drawn with replacement, actor on the min of all")
     p.add_argument("--actor-entropy-only", action="store_true",
                    help="leave the entropy term out of the TD target, as icrl's learn.target_entropy does")
     p.add_argument("--target-entropy", type=float, default=TARGET_ENTROPY,
@@ -201,7 +212,7 @@ def main() -> None:
     rng = np.random.default_rng(args.seed)
     env = make_task(args.task)
     obs_dim = env.observation_space.shape[0]
-    agent = SAC(obs_dim, args.target_entropy, soft_target=not args.actor_entropy_only)
+    agent = SAC(obs_dim, args.target_entropy, soft_target=not args.actor_entropy_only, ensemble=args.ensemble)
     obs_buf = np.zeros((args.steps, obs_dim), np.float32)
     next_buf = np.zeros((args.steps, obs_dim), np.float32)
     act_buf = np.zeros((args.steps, 2), np.float32)
@@ -209,7 +220,8 @@ def main() -> None:
     obs, _ = env.reset(seed=args.seed)
     updates, start = 0, time.perf_counter()
     extras = [name for name, on in (("mirrored", args.mirror), (f"updates in blocks every {args.collect} steps",
-                                    args.collect > 1), ("entropy in the actor only", args.actor_entropy_only)) if on]
+                                    args.collect > 1), ("entropy in the actor only", args.actor_entropy_only),
+                                   (f"icrl's ensemble of {args.ensemble} critics", args.ensemble > 0)) if on]
     print(f"SAC on DI ({TASKS[args.task]}), seed {args.seed}, {args.updates_per_step} updates per env step, "
           f"batch {args.batch}, target entropy {args.target_entropy}{''.join(', ' + e for e in extras)}, one thread")
     for step in range(args.steps):
