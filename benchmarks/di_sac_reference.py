@@ -14,11 +14,11 @@ smallest memory that reveals the sign, since the velocity change of one step is 
 
     .venv/bin/python benchmarks/di_sac_reference.py [--seed 0] [--steps 40000] [--updates-per-step 1.0]
         [--task fixed|train-oracle|train-hidden|train-history] [--target-entropy -2.0] [--mirror]
-        [--batch 256] [--collect 1] [--actor-entropy-only] [--ensemble 4]
+        [--batch 256] [--collect 1] [--actor-entropy-only] [--ensemble 4] [--shared-trunk]
 
 On the train split it ends with the greedy return of each instance (sign, mass). ``--batch``, ``--collect``,
-``--actor-entropy-only`` and ``--ensemble`` each move one detail towards icrl's learner, to find which of them
-keeps icrl from learning what this SAC learns.
+``--actor-entropy-only``, ``--ensemble`` and ``--shared-trunk`` each move one detail towards icrl's learner, to
+find which of them keeps icrl from learning what this SAC learns.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from icrl.envs.suites.aib import make_aib
 from icrl.envs.suites.double_integrator import DoubleIntegrator
 
 HIDDEN, BATCH, LR, GAMMA, TAU, RANDOM_STEPS, START_UPDATES = 256, 256, 3e-4, 0.99, 0.005, 2000, 1000
+TRUNK = 128  # width of the shared encoder's output (--shared-trunk)
 TARGET_ENTROPY = -2.0  # -action dimension, the usual SAC choice (--target-entropy changes it)
 
 
@@ -83,23 +84,36 @@ MIRRORED_COLUMNS = {"train-oracle": [-1], "train-history": [-2, -1]}
 class SAC:
     """``soft_target=False`` leaves the entropy term out of the TD target (only the actor sees it), as icrl's
     ``learn.target_entropy`` does. ``ensemble=C`` (> 0) uses icrl's critic ensemble instead of SAC's pair: C
-    critics, a TD target from the min of 2 drawn with replacement per transition, the actor on the min of all C."""
+    critics, a TD target from the min of 2 drawn with replacement per transition, the actor on the min of all C.
+    ``shared_trunk=True`` puts icrl's layout in front of the heads: one encoder (obs -> 256 -> 128, LayerNorm)
+    that the critics train and the actor reads without training it, and target critic heads that read the online
+    encoder's features of the next observation (icrl's target critic reads the online sequence model's states)."""
 
     def __init__(self, obs_dim: int, target_entropy: float = TARGET_ENTROPY, soft_target: bool = True,
-                 ensemble: int = 0) -> None:
+                 ensemble: int = 0, shared_trunk: bool = False) -> None:
         self.target_entropy, self.soft_target, self.ensemble = target_entropy, soft_target, ensemble
+        self.embed: nn.Module = nn.Identity()
+        if shared_trunk:
+            self.embed = nn.Sequential(nn.Linear(obs_dim, HIDDEN), nn.ReLU(), nn.Linear(HIDDEN, TRUNK),
+                                       nn.LayerNorm(TRUNK))
+            obs_dim = TRUNK
         self.actor = mlp(obs_dim, 4)
         self.critics = nn.ModuleList([mlp(obs_dim + 2, 1) for _ in range(max(ensemble, 2))])
         self.targets = nn.ModuleList([mlp(obs_dim + 2, 1) for _ in range(max(ensemble, 2))])
         self.targets.load_state_dict(self.critics.state_dict())
         self.log_alpha = torch.zeros((), requires_grad=True)
         self.opt_actor = torch.optim.Adam(self.actor.parameters(), LR)
-        self.opt_critic = torch.optim.Adam(self.critics.parameters(), LR)
+        self.opt_critic = torch.optim.Adam([*self.critics.parameters(), *self.embed.parameters()], LR)
         self.opt_alpha = torch.optim.Adam([self.log_alpha], LR)
 
     def act(self, obs: torch.Tensor, greedy: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
         """tanh-squashed Gaussian sample (or its mode) and its log-probability."""
-        mean, log_std = self.actor(obs).chunk(2, -1)
+        with torch.no_grad():
+            features = self.embed(obs)
+        return self.act_on(features, greedy)
+
+    def act_on(self, features: torch.Tensor, greedy: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        mean, log_std = self.actor(features).chunk(2, -1)
         log_std = log_std.clamp(-5, 2)
         u = mean if greedy else mean + log_std.exp() * torch.randn_like(mean)
         a = torch.tanh(u)
@@ -118,17 +132,20 @@ class SAC:
 
     def update(self, obs, act, rew, obs2) -> None:
         alpha = self.log_alpha.exp().detach()
+        features = self.embed(obs)
         with torch.no_grad():
-            a2, logp2 = self.act(obs2)
+            features2 = self.embed(obs2)
+            a2, logp2 = self.act_on(features2)
             bonus = alpha * logp2 if self.soft_target else 0.0
-            y = rew + GAMMA * (self.q(self.targets, obs2, a2, drawn=True) - bonus)  # 100-step episodes: no terminal
-        x = torch.cat([obs, act], -1)
+            y = rew + GAMMA * (self.q(self.targets, features2, a2, drawn=True) - bonus)  # 100-step episodes
+        x = torch.cat([features, act], -1)
         critic_loss = sum(((net(x).squeeze(-1) - y) ** 2).mean() for net in self.critics)
         self.opt_critic.zero_grad()
         critic_loss.backward()
         self.opt_critic.step()
-        a, logp = self.act(obs)
-        actor_loss = (alpha * logp - self.q(self.critics, obs, a)).mean()
+        features = features.detach()
+        a, logp = self.act_on(features)
+        actor_loss = (alpha * logp - self.q(self.critics, features, a)).mean()
         self.opt_actor.zero_grad()
         actor_loss.backward()
         self.opt_actor.step()
@@ -199,6 +216,8 @@ def main() -> None:
     p.add_argument("--ensemble", type=int, default=0,
                    help="icrl's critic ensemble of this many members (icrl: 4) instead of SAC's pair: TD target from "
                         "the min of 2 drawn with replacement, actor on the min of all")
+    p.add_argument("--shared-trunk", action="store_true",
+                   help="icrl's layout: one encoder trained by the critics, read by the actor and the target critics")
     p.add_argument("--actor-entropy-only", action="store_true",
                    help="leave the entropy term out of the TD target, as icrl's learn.target_entropy does")
     p.add_argument("--target-entropy", type=float, default=TARGET_ENTROPY,
@@ -212,7 +231,8 @@ def main() -> None:
     rng = np.random.default_rng(args.seed)
     env = make_task(args.task)
     obs_dim = env.observation_space.shape[0]
-    agent = SAC(obs_dim, args.target_entropy, soft_target=not args.actor_entropy_only, ensemble=args.ensemble)
+    agent = SAC(obs_dim, args.target_entropy, soft_target=not args.actor_entropy_only, ensemble=args.ensemble,
+                shared_trunk=args.shared_trunk)
     obs_buf = np.zeros((args.steps, obs_dim), np.float32)
     next_buf = np.zeros((args.steps, obs_dim), np.float32)
     act_buf = np.zeros((args.steps, 2), np.float32)
@@ -221,7 +241,8 @@ def main() -> None:
     updates, start = 0, time.perf_counter()
     extras = [name for name, on in (("mirrored", args.mirror), (f"updates in blocks every {args.collect} steps",
                                     args.collect > 1), ("entropy in the actor only", args.actor_entropy_only),
-                                   (f"icrl's ensemble of {args.ensemble} critics", args.ensemble > 0)) if on]
+                                   (f"icrl's ensemble of {args.ensemble} critics", args.ensemble > 0),
+                                   ("shared trunk", args.shared_trunk)) if on]
     print(f"SAC on DI ({TASKS[args.task]}), seed {args.seed}, {args.updates_per_step} updates per env step, "
           f"batch {args.batch}, target entropy {args.target_entropy}{''.join(', ' + e for e in extras)}, one thread")
     for step in range(args.steps):
