@@ -198,7 +198,7 @@ def evaluate_instances(agent: SAC, task: str, starts: int = 10) -> None:
         print(f"  sign {ctx['sign']:+.0f}  mass {ctx['mass']:.3f}  return {score:5.1f}")
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--steps", type=int, default=40_000)
@@ -223,9 +223,19 @@ def main() -> None:
     p.add_argument("--target-entropy", type=float, default=TARGET_ENTROPY,
                    help="SAC's entropy target (the uniform policy on [-1, 1]^2 has entropy log 4 = 1.39)")
     args = p.parse_args()
+    for name in ("batch", "collect"):
+        if getattr(args, name) < 1:
+            p.error(f"--{name} must be at least 1, got {getattr(args, name)}")
+    if args.ensemble < 0:
+        p.error(f"--ensemble must be 0 (SAC's pair) or a number of critics, got {args.ensemble}")
     if args.mirror and args.task not in MIRRORED_COLUMNS:
         p.error("--mirror needs --task train-oracle or train-history (without the sign or the previous action in "
                 "the observation, a mirrored transition is the same observation with the opposite outcome)")
+    return args
+
+
+def main() -> None:
+    args = parse_args()
     torch.set_num_threads(1)
     torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)

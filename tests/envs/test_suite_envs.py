@@ -389,3 +389,26 @@ def test_di_sac_reference_mirrored_transitions_replay_exactly() -> None:
                 np.testing.assert_array_equal(o, obs[None])
                 np.testing.assert_array_equal(o2, nxt[None])
         assert 0 < flips < 16
+
+
+def test_di_sac_reference_icrl_details_train_what_they_say() -> None:
+    """--shared-trunk: the critic loss trains the encoder and the actor loss leaves its gradient alone; --ensemble:
+    the TD target's min over 2 drawn members lies between the min and the max over all members."""
+    import torch
+
+    bench = _di_sac_reference()
+    torch.manual_seed(0)
+    agent = bench.SAC(10, ensemble=4, shared_trunk=True, soft_target=False)
+    obs, obs2 = torch.randn(32, 10), torch.randn(32, 10)
+    act, rew = torch.rand(32, 2) * 2 - 1, torch.rand(32)
+    features = agent.embed(obs).detach()
+    values = torch.cat([net(torch.cat([features, act], -1)) for net in agent.critics], -1)
+    drawn = agent.q(agent.critics, features, act, drawn=True)
+    assert torch.all(drawn >= values.min(-1).values) and torch.all(drawn <= values.max(-1).values)
+    assert torch.equal(agent.q(agent.critics, features, act), values.min(-1).values)
+    grads = {}
+    agent.opt_critic.step = lambda: grads.update(critic=[p.grad.clone() for p in agent.embed.parameters()])
+    agent.opt_actor.step = lambda: grads.update(actor=[p.grad.clone() for p in agent.embed.parameters()])
+    agent.update(obs, act, rew, obs2)
+    assert all(g.abs().sum() > 0 for g in grads["critic"])  # the critic loss reaches the encoder
+    assert all(torch.equal(c, a) for c, a in zip(grads["critic"], grads["actor"]))  # the actor loss adds nothing
