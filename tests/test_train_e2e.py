@@ -67,6 +67,18 @@ def test_rerunning_resumes_counters_and_refuses_other_configs(tmp_path: Path) ->
     assert metrics["epoch"] == 4 and json.loads((run / "config.json").read_text())["explore"]["sample_eval"] is False
 
 
+def test_separate_actor_trunk_trains_saves_and_resumes(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    train(_cfg("model.separate_actor_trunk=true"), run, progress="off")
+    before = _weights(run)
+    assert any(k.startswith("agent.actor_sequence.") for k in before)
+    metrics = train(_cfg("model.separate_actor_trunk=true", "train.epochs=3"), run, progress="off")
+    assert metrics["epoch"] == 3 and np.isfinite(metrics["critic/loss"])
+    after = _weights(run)
+    for trunk in ("agent.actor_encoder.", "agent.encoder."):  # both trunks keep learning after the resume
+        assert any(not np.array_equal(before[k].numpy(), after[k].numpy()) for k in before if k.startswith(trunk))
+
+
 def _offline_cfg(epochs: int) -> RunConfig:
     # No collection: learning from a fixed protected dataset is deterministic, so resume must be bit-exact.
     return _cfg("train.steps_per_epoch=0", "train.eval_every=0", f"train.epochs={epochs}",

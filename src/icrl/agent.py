@@ -11,6 +11,10 @@ With ``learn.dynamics_coeff`` > 0 a ``DynamicsHead`` reads s too (an auxiliary l
 ``learn.target_entropy`` set an ``EntropyTemperature`` holds the actor's entropy weight (neither is in the method).
 Only the actor and critic have target copies (Polyak-averaged); the encoders have none (method 7.5). PopArt
 statistics live here too, so one ``state_dict`` holds everything learned.
+
+With ``model.separate_actor_trunk`` (not in the method) the actor reads its own pair ``actor_encoder`` ->
+``actor_sequence``, and ``encoder`` -> ``sequence`` serve the critic (and the dynamics head) alone; each pair then
+takes only its own loss's gradient, the layout of SAC and TD3. Rollouts run the actor's pair only.
 """
 
 from __future__ import annotations
@@ -46,9 +50,12 @@ Critic = DiscreteCritic | ContinuousCritic | BinnedCritic | DiscreteBinnedCritic
 class Agent(nn.Module):
     def __init__(self, encoder: TimestepEncoder, sequence: SequenceModel, actor: Actor, critic: Critic,
                  family: PolicyFamily, gammas: tuple[float, ...], popart: PopArt | None = None,
-                 dynamics: DynamicsHead | None = None, temperature: EntropyTemperature | None = None) -> None:
+                 dynamics: DynamicsHead | None = None, temperature: EntropyTemperature | None = None,
+                 actor_trunk: tuple[TimestepEncoder, SequenceModel] | None = None) -> None:
         super().__init__()
         self.encoder, self.sequence, self.actor, self.critic = encoder, sequence, actor, critic
+        # the actor's own encoder and sequence model (model.separate_actor_trunk), else None: it shares the above
+        self.actor_encoder, self.actor_sequence = actor_trunk if actor_trunk is not None else (None, None)
         self.dynamics = dynamics  # the optional auxiliary head (learn.dynamics_coeff > 0); no target copy
         self.temperature = temperature  # the actor's entropy weight (learn.target_entropy set), else None
         self.family = family
@@ -62,6 +69,15 @@ class Agent(nn.Module):
     def discrete_critic(self) -> bool:
         return isinstance(self.critic, DiscreteCritic)
 
+    @property
+    def separate_actor_trunk(self) -> bool:
+        return self.actor_encoder is not None
+
+    def _actor_pair(self) -> tuple[TimestepEncoder, SequenceModel]:
+        if self.actor_encoder is None:
+            return self.encoder, self.sequence
+        return self.actor_encoder, self.actor_sequence
+
     def online_parameters(self) -> Iterator[nn.Parameter]:
         """Everything the optimiser trains: all parameters except the target copies."""
         for name, p in self.named_parameters():
@@ -70,8 +86,11 @@ class Agent(nn.Module):
 
     def state_sequence(self, batch: Batch) -> torch.Tensor:
         """Full causal pass over padded windows: (B, L, D). Updates input-norm statistics in training mode."""
-        o = self.encoder(batch.obs, batch.prev_action, batch.prev_reward, batch.valid)
-        return self.sequence.forward_ragged(o, batch.time_idx, batch.valid.sum(1))
+        return _run_trunk(self.encoder, self.sequence, batch)
+
+    def actor_state_sequence(self, batch: Batch) -> torch.Tensor:
+        """The actor's states (B, L, D): its own trunk's pass, or ``state_sequence`` when it shares one."""
+        return _run_trunk(*self._actor_pair(), batch)
 
     @torch.no_grad()
     def soft_update_targets(self, tau: float) -> None:
@@ -81,7 +100,7 @@ class Agent(nn.Module):
             torch._foreach_lerp_(t_params, [p.detach() for p in online.parameters()], tau)
 
     def initial_state(self, n: int, device: torch.device) -> Any:
-        return self.sequence.initial_state(n, device)
+        return self._actor_pair()[1].initial_state(n, device)
 
     @torch.inference_mode()
     def act(self, obs: dict[str, torch.Tensor], prev_action: torch.Tensor, prev_reward: torch.Tensor,
@@ -96,9 +115,10 @@ class Agent(nn.Module):
         self.train(False)
         try:
             n = prev_action.shape[0]
-            o = self.encoder({k: v.unsqueeze(1) for k, v in obs.items()}, prev_action.view(n, 1, -1),
-                             prev_reward.reshape(n, 1))
-            s, state = self.sequence.step(o[:, 0], time_idx.reshape(n), state, reset.reshape(n))
+            encoder, sequence = self._actor_pair()
+            o = encoder({k: v.unsqueeze(1) for k, v in obs.items()}, prev_action.view(n, 1, -1),
+                        prev_reward.reshape(n, 1))
+            s, state = sequence.step(o[:, 0], time_idx.reshape(n), state, reset.reshape(n))
             dist = self.family.distribution(self.actor(s)[:, -1])
             action = dist.sample() if sample else dist.mode()
         finally:
@@ -106,13 +126,23 @@ class Agent(nn.Module):
         return action, state
 
 
+def _run_trunk(encoder: TimestepEncoder, sequence: SequenceModel, batch: Batch) -> torch.Tensor:
+    o = encoder(batch.obs, batch.prev_action, batch.prev_reward, batch.valid)
+    return sequence.forward_ragged(o, batch.time_idx, batch.valid.sum(1))
+
+
 def make_agent(cfg: RunConfig, obs_spec: ObsSpec, action_spec: ActionSpec, max_seq_len: int,
                max_time_idx: int) -> Agent:
     m = cfg.model
     gammas = cfg.learn.gammas
-    encoder = TimestepEncoder(obs_spec, action_spec.dim, m.encoder_hidden, m.encoder_layers, m.encoder_out,
-                              m.normalize_inputs)
-    sequence = make_sequence_model(m, encoder.out_dim, max_seq_len, max_time_idx)
+
+    def trunk() -> tuple[TimestepEncoder, SequenceModel]:
+        encoder = TimestepEncoder(obs_spec, action_spec.dim, m.encoder_hidden, m.encoder_layers, m.encoder_out,
+                                  m.normalize_inputs)
+        return encoder, make_sequence_model(m, encoder.out_dim, max_seq_len, max_time_idx)
+
+    encoder, sequence = trunk()
+    actor_trunk = trunk() if m.separate_actor_trunk else None
     family = make_policy_family(action_spec)
     actor = Actor(sequence.out_dim, len(gammas), family, m.head_hidden, m.head_layers)
     critic = make_critic(cfg, sequence.out_dim, family)
@@ -122,7 +152,7 @@ def make_agent(cfg: RunConfig, obs_spec: ObsSpec, action_spec: ActionSpec, max_s
         dynamics = DynamicsHead(sequence.out_dim, action_spec.dim, encoder.predictable_dim, m.head_hidden,
                                 m.head_layers)
     return Agent(encoder, sequence, actor, critic, family, gammas, popart, dynamics,
-                 make_temperature(cfg, action_spec))
+                 make_temperature(cfg, action_spec), actor_trunk)
 
 
 def make_temperature(cfg: RunConfig, action_spec: ActionSpec) -> EntropyTemperature | None:

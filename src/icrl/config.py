@@ -75,6 +75,9 @@ class ModelConfig:
     normalize_inputs: bool = True  # running mean/std normalisation of vector observations
     head_hidden: int = 256  # actor and critic MLP width
     head_layers: int = 2  # actor and critic hidden layers
+    # the actor gets its own timestep encoder and sequence model, trained by the actor loss alone, and the critic
+    # keeps the other, trained by the critic loss alone (false: one shared trunk, end to end, as in the method)
+    separate_actor_trunk: bool = False
 
     def __post_init__(self) -> None:
         _choice("model.sequence", self.sequence, ("transformer", "gru", "lstm", "feedforward"))

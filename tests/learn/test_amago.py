@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 
 import pytest
 import torch
@@ -11,6 +12,7 @@ from icrl.agent import make_agent
 from icrl.config import LearnConfig, ModelConfig, RunConfig
 from icrl.learn import Learner, PopArt, amago_loss, reduce_ensemble
 from icrl.learn.filters import binary_filter, exp_filter
+from icrl.learn.learner import LOSSES
 from icrl.records import Batch
 from icrl.spaces import ActionSpec, ObsSpec
 
@@ -19,9 +21,9 @@ SPECS = {"discrete": ActionSpec("discrete", (4,)), "multidiscrete": ActionSpec("
          "box": ActionSpec("box", box_dim=2)}
 
 
-def _agent(kind: str, sequence: str = "transformer", **learn):
+def _agent(kind: str, sequence: str = "transformer", separate_actor_trunk: bool = False, **learn):
     model = ModelConfig(sequence=sequence, d_model=16, n_layers=1, n_heads=2, encoder_hidden=16, encoder_out=8,
-                        head_hidden=16, dropout_emb=0.0, dropout_ff=0.0)
+                        head_hidden=16, dropout_emb=0.0, dropout_ff=0.0, separate_actor_trunk=separate_actor_trunk)
     cfg = RunConfig(model=model, learn=LearnConfig(extra_gammas=(0.9,), **learn))
     return make_agent(cfg, OBS, SPECS[kind], max_seq_len=12, max_time_idx=32), cfg.learn
 
@@ -46,7 +48,7 @@ def _batch(spec: ActionSpec, lengths=(6, 4, 2), pad_to: int = 0, seed: int = 0) 
 
 def _loss(agent, batch, cfg, seed=0):
     torch.manual_seed(seed)
-    return amago_loss(agent, batch, cfg)
+    return LOSSES[cfg.agent](agent, batch, cfg)
 
 
 @pytest.mark.parametrize("kind", list(SPECS))
@@ -71,6 +73,58 @@ def test_actor_terms_never_train_the_critic(kind) -> None:
     for name, p in agent.critic.named_parameters():
         assert p.grad is None or p.grad.abs().max() == 0, name
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in agent.actor.parameters())
+
+
+CRITIC_TRUNK, ACTOR_TRUNK = ("encoder.", "sequence."), ("actor_encoder.", "actor_sequence.")
+
+
+def _trunk_grads(agent, cfg, batch) -> dict[str, torch.Tensor]:
+    """Gradients of one loss (seeded) on the two trunks' parameters, zeros where none reached."""
+    agent = copy.deepcopy(agent)  # the loss moves the PopArt statistics; each call starts from the same ones
+    _loss(agent, batch, cfg)[0].backward()
+    return {n: torch.zeros_like(p) if p.grad is None else p.grad.clone() for n, p in agent.named_parameters()
+            if n.startswith(CRITIC_TRUNK + ACTOR_TRUNK)}
+
+
+@pytest.mark.parametrize("learn_agent", ["amago", "multitask"])
+@pytest.mark.parametrize("kind", list(SPECS))
+def test_separate_actor_trunk_takes_the_actor_loss_and_the_critic_trunk_the_critic_loss(kind, learn_agent) -> None:
+    agent, cfg = _agent(kind, separate_actor_trunk=True, agent=learn_agent)
+    agent.eval()  # frozen input statistics: both losses below see the same states
+    batch = _batch(SPECS[kind])
+    actor_only = _trunk_grads(agent, dataclasses.replace(cfg, critic_loss_weight=0.0), batch)
+    both = _trunk_grads(agent, cfg, batch)
+    for name, g in actor_only.items():
+        if name.startswith(CRITIC_TRUNK):
+            assert g.abs().max() == 0, name  # the actor's loss never reaches the critic's trunk
+        else:  # and the critic's loss never reaches the actor's
+            assert torch.allclose(both[name], g, atol=1e-6), name
+    assert any(g.abs().sum() > 0 for n, g in actor_only.items() if n.startswith(ACTOR_TRUNK))
+    assert any(g.abs().sum() > 0 for n, g in both.items() if n.startswith(CRITIC_TRUNK))
+
+
+def test_separate_actor_trunk_feeds_the_target_actor_and_the_rollout_policy() -> None:
+    agent, cfg = _agent("box", separate_actor_trunk=True)
+    agent.eval()
+    batch = _batch(SPECS["box"], lengths=(5,))
+    # rollouts step the actor's trunk: the cached steps give the policy of its full pass
+    state = agent.initial_state(1, torch.device("cpu"))
+    stepped = []
+    for t in range(5):
+        action, state = agent.act({"x": batch.obs["x"][:, t]}, batch.prev_action[:, t], batch.prev_reward[:, t],
+                                  batch.time_idx[:, t], torch.tensor([t == 0]), state, sample=False)
+        stepped.append(action)
+    with torch.no_grad():
+        full = agent.family.distribution(agent.actor(agent.actor_state_sequence(batch))[:, :, -1]).mode()
+        shared = agent.family.distribution(agent.actor(agent.state_sequence(batch))[:, :, -1]).mode()
+    assert torch.allclose(torch.stack(stepped, 1), full, atol=1e-5)
+    assert not torch.allclose(full, shared, atol=1e-3)  # the critic's trunk gives another policy
+    # the TD targets read the target actor on the actor's trunk: changing that trunk alone moves them
+    y = _loss(agent, batch, cfg)[1]["q/target_mean"]
+    with torch.no_grad():
+        for p in agent.actor_encoder.parameters():
+            p.add_(0.5 * torch.randn_like(p))
+    assert not torch.allclose(_loss(agent, batch, cfg)[1]["q/target_mean"], y)
 
 
 @pytest.mark.parametrize("kind", list(SPECS))

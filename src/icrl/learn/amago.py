@@ -1,6 +1,7 @@
 """The AMAGO loss (method 7.2), top to bottom like the paper's algorithm box.
 
-One pass of the encoders over the whole window gives the states ``s`` (B, L, D); every head reads them.
+One pass of the encoders over the whole window gives the states ``s`` (B, L, D); every head reads them (with
+``model.separate_actor_trunk``, the actor and target actor read a second pass, of the actor's own trunk).
 
     targets   y  = n-step(r, d, reduce_C( PopArt^-1( Q_target(s', a' ~ pi_target(s')) ) ))   no gradient
     critic       = || PopArt(Q(s, a_buf)) - PopArt_normalise(y) ||^2                          per member, gamma
@@ -57,8 +58,10 @@ class Window:
         s_now: (N, D) states before the valid transitions (``batch.transition_mask`` order).
         s_next: (N, D) states after them, detached (TD targets take no gradient).
         a_buf: (N, G, A) buffer actions, repeated over the discounts.
-        pi: policy with batch shape (N, G).
-        logp: (N, G) log pi(a_buf | s_now).
+        pi: policy with batch shape (N, G), read from the actor's states before the transitions.
+        logp: (N, G) log pi(a_buf | .).
+        actor_next: (N, D) the actor's states after the transitions, detached: ``s_next`` itself unless the actor
+            has its own trunk.
     """
 
     s_now: torch.Tensor
@@ -66,18 +69,23 @@ class Window:
     a_buf: torch.Tensor
     pi: Any
     logp: torch.Tensor
+    actor_next: torch.Tensor
 
 
 def encode_window(agent, batch: Batch) -> Window:
     """One causal pass over the padded windows; the heads then only see the N valid transitions."""
     mask = batch.transition_mask  # (B, T)
     s = agent.state_sequence(batch)  # (B, L, D)
-    s_now = s[:, :-1][mask]  # (N, D)
+    s_now, s_next = s[:, :-1][mask], s[:, 1:][mask].detach()  # (N, D) each
+    actor_now, actor_next = s_now, s_next
+    if agent.separate_actor_trunk:
+        s_actor = agent.actor_state_sequence(batch)
+        actor_now, actor_next = s_actor[:, :-1][mask], s_actor[:, 1:][mask].detach()
     G = len(agent.gammas)
     actions = batch.actions[mask].float()  # (N, A)
     a_buf = actions.unsqueeze(-2).expand(actions.shape[0], G, actions.shape[-1])
-    pi = agent.actor.distribution(s_now)  # batch shape (N, G)
-    return Window(s_now, s[:, 1:][mask].detach(), a_buf, pi, pi.log_prob(a_buf))
+    pi = agent.actor.distribution(actor_now)  # batch shape (N, G)
+    return Window(s_now, s_next, a_buf, pi, pi.log_prob(a_buf), actor_next)
 
 
 def sample_mean(draw: Callable[[], torch.Tensor], samples: int) -> torch.Tensor:
@@ -113,13 +121,14 @@ def bootstrap_targets(values_next: torch.Tensor, batch: Batch, agent, cfg: Learn
 
 
 @torch.no_grad()
-def td_targets(agent, s_next: torch.Tensor, batch: Batch, cfg: LearnConfig) -> torch.Tensor:
+def td_targets(agent, s_next: torch.Tensor, batch: Batch, cfg: LearnConfig,
+               actor_next: torch.Tensor | None = None) -> torch.Tensor:
     """y (N, G) for the N valid transitions, in reward-multiplied units; no gradient.
 
-    ``s_next`` (N, D) holds the states after the valid transitions; the target critic's PopArt outputs are
-    denormalised to reward units before the n-step sums.
+    ``s_next`` (N, D) holds the states after the valid transitions (``actor_next`` the actor's, if it has its own
+    trunk); the target critic's PopArt outputs are denormalised to reward units before the n-step sums.
     """
-    pi_next = next_policy(agent, s_next, cfg)
+    pi_next = next_policy(agent, s_next if actor_next is None else actor_next, cfg)
     if agent.discrete_critic:
         v_raw = (pi_next.probs.unsqueeze(-3) * agent.target_critic(s_next)).sum(-1)
     else:
@@ -187,7 +196,7 @@ def amago_loss(agent, batch: Batch, cfg: LearnConfig) -> tuple[torch.Tensor, dic
     if cfg.fake_filter and cfg.online_coeff == 0:
         return add_dynamics_loss(agent, batch, w.s_now, cfg.dynamics_coeff, *behaviour_cloning_loss(w, cfg))
 
-    y = td_targets(agent, w.s_next, batch, cfg)  # (N, G)
+    y = td_targets(agent, w.s_next, batch, cfg, w.actor_next)  # (N, G)
     agent.popart.update_stats(y)
     y_norm = agent.popart.normalize(y)
     q_buf, q_pi = _critic_values(agent, w, cfg)  # (N, C, G)
