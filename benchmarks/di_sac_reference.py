@@ -4,7 +4,8 @@ A plain soft actor-critic (SAC: two Q networks, automatic entropy temperature; n
 few lines and not part of icrl) trains on the DI with the sign fixed (+1) and mass 1.0, one update of 256
 transitions per env step after 1,000 random steps. It calibrates the DI's difficulty: if this learner needs
 N updates, a 100k-step icrl run that makes far fewer than N cannot be expected to solve the (harder, inverted)
-task either. Prints a greedy evaluation (20 episodes) every ``--eval-every`` env steps.
+task either. Prints a greedy evaluation (20 episodes) every ``--eval-every`` env steps, and how much the
+critic's value varies with the action (``action_spread``: near 0, the actor's gradient has nothing to follow).
 
 ``--task`` picks the env: ``fixed`` (the default above), ``train-oracle`` (the AIB train split: both signs,
 masses 0.5-1.5, with the sign appended to the observation), ``train-hidden`` (the same split, sign hidden:
@@ -87,12 +88,15 @@ class SAC:
     critics, a TD target from the min of 2 drawn with replacement per transition, the actor on the min of all C.
     ``shared_trunk=True`` puts icrl's layout in front of the heads: one encoder (obs -> 256 -> 128, LayerNorm)
     that the critics train and the actor reads without training it, and target critic heads that read the online
-    encoder's features of the next observation (icrl's target critic reads the online sequence model's states)."""
+    encoder's features of the next observation (icrl's target critic reads the online sequence model's states).
+    ``dynamics=True`` (with the shared trunk) adds icrl's ``learn.dynamics_coeff=1``: a head on [features, action]
+    predicts the change of the observation, and its squared error trains the trunk along with the critics."""
 
     def __init__(self, obs_dim: int, target_entropy: float = TARGET_ENTROPY, soft_target: bool = True,
-                 ensemble: int = 0, shared_trunk: bool = False) -> None:
+                 ensemble: int = 0, shared_trunk: bool = False, dynamics: bool = False) -> None:
         self.target_entropy, self.soft_target, self.ensemble = target_entropy, soft_target, ensemble
         self.embed: nn.Module = nn.Identity()
+        self.dynamics = mlp(TRUNK + 2, obs_dim) if dynamics else None
         if shared_trunk:
             self.embed = nn.Sequential(nn.Linear(obs_dim, HIDDEN), nn.ReLU(), nn.Linear(HIDDEN, TRUNK),
                                        nn.LayerNorm(TRUNK))
@@ -103,7 +107,8 @@ class SAC:
         self.targets.load_state_dict(self.critics.state_dict())
         self.log_alpha = torch.zeros((), requires_grad=True)
         self.opt_actor = torch.optim.Adam(self.actor.parameters(), LR)
-        self.opt_critic = torch.optim.Adam([*self.critics.parameters(), *self.embed.parameters()], LR)
+        extra = [] if self.dynamics is None else list(self.dynamics.parameters())
+        self.opt_critic = torch.optim.Adam([*self.critics.parameters(), *self.embed.parameters(), *extra], LR)
         self.opt_alpha = torch.optim.Adam([self.log_alpha], LR)
 
     def act(self, obs: torch.Tensor, greedy: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
@@ -140,6 +145,8 @@ class SAC:
             y = rew + GAMMA * (self.q(self.targets, features2, a2, drawn=True) - bonus)  # 100-step episodes
         x = torch.cat([features, act], -1)
         critic_loss = sum(((net(x).squeeze(-1) - y) ** 2).mean() for net in self.critics)
+        if self.dynamics is not None:
+            critic_loss = critic_loss + ((self.dynamics(x) - (obs2 - obs)) ** 2).sum(-1).mean()
         self.opt_critic.zero_grad()
         critic_loss.backward()
         self.opt_critic.step()
@@ -168,6 +175,19 @@ def mirror(obs: np.ndarray, act: np.ndarray, next_obs: np.ndarray, rng: np.rando
     obs[:, columns] *= flip[:, None]
     next_obs[:, columns] *= flip[:, None]
     return obs, act * flip[:, None], next_obs
+
+
+def action_spread(agent: SAC, obs: np.ndarray, side: int = 21) -> tuple[float, float]:
+    """Median over the given states of max - min of Q (the actor's critic) over a side x side grid of actions,
+    and the median |Q| there. A spread near 0: the critic ignores the action, and the actor's gradient through it
+    carries no signal."""
+    grid = torch.linspace(-0.98, 0.98, side)
+    actions = torch.stack(torch.meshgrid(grid, grid, indexing="ij"), -1).reshape(-1, 2)  # (K, 2)
+    with torch.no_grad():
+        features = agent.embed(torch.as_tensor(obs))  # (N, F)
+        n, k = len(features), len(actions)
+        q = agent.q(agent.critics, features.repeat_interleave(k, 0), actions.repeat(n, 1)).view(n, k)
+    return (q.max(1).values - q.min(1).values).median().item(), q.abs().median().item()
 
 
 def greedy_return(agent: SAC, env, seeds: range) -> float:
@@ -218,6 +238,9 @@ def parse_args() -> argparse.Namespace:
                         "the min of 2 drawn with replacement, actor on the min of all")
     p.add_argument("--shared-trunk", action="store_true",
                    help="icrl's layout: one encoder trained by the critics, read by the actor and the target critics")
+    p.add_argument("--dynamics", action="store_true",
+                   help="with --shared-trunk: icrl's learn.dynamics_coeff=1, a head on the trunk's features and the "
+                        "action predicts the observation's change, and its error trains the trunk too")
     p.add_argument("--actor-entropy-only", action="store_true",
                    help="leave the entropy term out of the TD target, as icrl's learn.target_entropy does")
     p.add_argument("--target-entropy", type=float, default=TARGET_ENTROPY,
@@ -226,6 +249,9 @@ def parse_args() -> argparse.Namespace:
     for name in ("batch", "collect"):
         if getattr(args, name) < 1:
             p.error(f"--{name} must be at least 1, got {getattr(args, name)}")
+    if args.dynamics and not args.shared_trunk:
+        p.error("--dynamics trains the shared trunk: add --shared-trunk (without it the critics read the raw "
+                "observation, which already holds everything the head would predict from)")
     if args.ensemble < 0:
         p.error(f"--ensemble must be 0 (SAC's pair) or a number of critics, got {args.ensemble}")
     if args.mirror and args.task not in MIRRORED_COLUMNS:
@@ -239,10 +265,11 @@ def main() -> None:
     torch.set_num_threads(1)
     torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
+    probe_rng = np.random.default_rng(10_000 + args.seed)  # the probe's draws leave the run's own stream alone
     env = make_task(args.task)
     obs_dim = env.observation_space.shape[0]
     agent = SAC(obs_dim, args.target_entropy, soft_target=not args.actor_entropy_only, ensemble=args.ensemble,
-                shared_trunk=args.shared_trunk)
+                shared_trunk=args.shared_trunk, dynamics=args.dynamics)
     obs_buf = np.zeros((args.steps, obs_dim), np.float32)
     next_buf = np.zeros((args.steps, obs_dim), np.float32)
     act_buf = np.zeros((args.steps, 2), np.float32)
@@ -252,7 +279,8 @@ def main() -> None:
     extras = [name for name, on in (("mirrored", args.mirror), (f"updates in blocks every {args.collect} steps",
                                     args.collect > 1), ("entropy in the actor only", args.actor_entropy_only),
                                    (f"icrl's ensemble of {args.ensemble} critics", args.ensemble > 0),
-                                   ("shared trunk", args.shared_trunk)) if on]
+                                   ("shared trunk", args.shared_trunk),
+                                   ("dynamics head", args.dynamics)) if on]
     print(f"SAC on DI ({TASKS[args.task]}), seed {args.seed}, {args.updates_per_step} updates per env step, "
           f"batch {args.batch}, target entropy {args.target_entropy}{''.join(', ' + e for e in extras)}, one thread")
     for step in range(args.steps):
@@ -274,9 +302,12 @@ def main() -> None:
                 agent.update(*(torch.as_tensor(x) for x in (o, a, r, o2)))
                 updates += 1
         if (step + 1) % args.eval_every == 0:
+            spread, size = action_spread(agent, obs_buf[probe_rng.integers(0, step + 1, 256)])
             print(f"env steps {step + 1:>6}  updates {updates:>6}  eval return {evaluate(agent, args.task):5.1f}  "
                   f"reward per buffer step {rew_buf[:step + 1].mean():.4f}  "
-                  f"alpha {agent.log_alpha.exp().item():.3f}  {time.perf_counter() - start:.0f} s", flush=True)
+                  f"alpha {agent.log_alpha.exp().item():.3f}  "
+                  f"Q spread over actions {spread:.3f} (median |Q| {size:.3f})  "
+                  f"{time.perf_counter() - start:.0f} s", flush=True)
     evaluate_instances(agent, args.task)
 
 

@@ -412,3 +412,23 @@ def test_di_sac_reference_icrl_details_train_what_they_say() -> None:
     agent.update(obs, act, rew, obs2)
     assert all(g.abs().sum() > 0 for g in grads["critic"])  # the critic loss reaches the encoder
     assert all(torch.equal(c, a) for c, a in zip(grads["critic"], grads["actor"]))  # the actor loss adds nothing
+
+
+def test_di_sac_reference_dynamics_head_trains_with_the_critic_and_action_spread_reads_the_action() -> None:
+    """--dynamics: the head's error reaches the head and the trunk through the critic's optimiser; the action
+    spread is max - min over the action grid: the grid's width for a Q that is the first action, 0 for a constant."""
+    import torch
+
+    bench = _di_sac_reference()
+    torch.manual_seed(0)
+    agent = bench.SAC(10, shared_trunk=True, dynamics=True)
+    obs, obs2 = torch.randn(32, 10), torch.randn(32, 10)
+    grads = {}
+    agent.opt_critic.step = lambda: grads.update(head=[p.grad.clone() for p in agent.dynamics.parameters()])
+    agent.update(obs, torch.rand(32, 2) * 2 - 1, torch.rand(32), obs2)
+    assert all(g.abs().sum() > 0 for g in grads["head"])
+    states = np.random.default_rng(0).normal(size=(8, 10)).astype(np.float32)
+    agent.q = lambda nets, features, act, drawn=False: act[:, 0]
+    assert bench.action_spread(agent, states)[0] == pytest.approx(1.96)
+    agent.q = lambda nets, features, act, drawn=False: features[:, 0] * 0 + 0.5
+    assert bench.action_spread(agent, states) == (0.0, 0.5)
