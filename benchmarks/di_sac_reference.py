@@ -15,11 +15,12 @@ smallest memory that reveals the sign, since the velocity change of one step is 
 
     .venv/bin/python benchmarks/di_sac_reference.py [--seed 0] [--steps 40000] [--updates-per-step 1.0]
         [--task fixed|train-oracle|train-hidden|train-history] [--target-entropy -2.0] [--mirror]
-        [--batch 256] [--collect 1] [--actor-entropy-only] [--ensemble 4] [--shared-trunk]
+        [--batch 256] [--collect 1] [--actor-entropy-only] [--ensemble 4] [--shared-trunk [--dynamics]]
 
 On the train split it ends with the greedy return of each instance (sign, mass). ``--batch``, ``--collect``,
 ``--actor-entropy-only``, ``--ensemble`` and ``--shared-trunk`` each move one detail towards icrl's learner, to
-find which of them keeps icrl from learning what this SAC learns.
+find which of them keeps icrl from learning what this SAC learns; ``--dynamics`` adds icrl's auxiliary dynamics
+head to the shared trunk.
 """
 
 from __future__ import annotations
