@@ -14,6 +14,8 @@ action-input critic).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import torch
 from _checkpoint_probe import latest_checkpoint, parse_args, unseen_batches
@@ -35,9 +37,11 @@ def discounted_to_window_end(rewards: np.ndarray, mask: np.ndarray, gamma: float
 ACTION_SAMPLES = 64  # uniform random actions per state for the action spread
 
 
-def action_spread(critic: ContinuousCritic, s: torch.Tensor, num_gammas: int, action_dim: int,
-                  gen: torch.Generator) -> torch.Tensor:
+def action_spread(critic: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], s: torch.Tensor, num_gammas: int,
+                  action_dim: int, gen: torch.Generator) -> torch.Tensor:
     """Per state (N,): max - min of the main discount's Q (ensemble mean) over uniform random actions in [-1, 1].
+
+    ``critic(s (N, D), actions (N, G, A))`` -> Q (N, C, G), as ``ContinuousCritic`` in reward units.
 
     Near 0 the critic ignores the action, and the actor's gradient through it (DPG) has nothing to follow.
     """

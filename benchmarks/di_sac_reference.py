@@ -97,6 +97,8 @@ class SAC:
                  ensemble: int = 0, shared_trunk: bool = False, dynamics: bool = False) -> None:
         self.target_entropy, self.soft_target, self.ensemble = target_entropy, soft_target, ensemble
         self.embed: nn.Module = nn.Identity()
+        if dynamics and not shared_trunk:
+            raise ValueError("dynamics=True trains the shared trunk; pass shared_trunk=True as well")
         self.dynamics = mlp(TRUNK + 2, obs_dim) if dynamics else None
         if shared_trunk:
             self.embed = nn.Sequential(nn.Linear(obs_dim, HIDDEN), nn.ReLU(), nn.Linear(HIDDEN, TRUNK),
