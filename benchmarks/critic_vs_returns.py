@@ -58,11 +58,11 @@ def measure(parts, batches: int) -> tuple:
         raise SystemExit(f"this check reads an action-input critic; the run has a {type(agent.critic).__name__}.")
     q_all, ret_all, rew_all, spread_all = [], [], [], []
     gen = torch.Generator().manual_seed(0)
+    critic = lambda s, a: agent.popart.denormalize(agent.critic(s, a).float())  # noqa: E731  (reward units)
     for batch in unseen_batches(parts, batches):
         with torch.no_grad():
             w = encode_window(agent, batch)
-            q = agent.popart.denormalize(agent.critic(w.s_now, w.a_buf).float())[..., -1].mean(-1)
-            critic = lambda s, a: agent.popart.denormalize(agent.critic(s, a).float())  # noqa: E731
+            q = critic(w.s_now, w.a_buf)[..., -1].mean(-1)
             spread_all.append(action_spread(critic, w.s_now, w.a_buf.shape[-2], w.a_buf.shape[-1], gen).numpy())
         mask = batch.transition_mask.numpy()
         rewards = cfg.learn.reward_multiplier * batch.prev_reward[:, 1:].numpy()

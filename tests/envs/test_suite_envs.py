@@ -415,7 +415,7 @@ def test_di_sac_reference_icrl_details_train_what_they_say() -> None:
 
 
 def test_di_sac_reference_dynamics_head_trains_with_the_critic_and_action_spread_reads_the_action() -> None:
-    """--dynamics: the head's error reaches the head and the trunk through the critic's optimiser; the action
+    """--dynamics: the head's error trains the head through the critic's optimiser; the action
     spread is max - min over the action grid: the grid's width for a Q that is the first action, 0 for a constant."""
     import torch
 

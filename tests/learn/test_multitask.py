@@ -84,7 +84,7 @@ def test_shapes_of_targets_labels_logits_and_values(kind) -> None:
     w = encode_window(agent, batch)
     N = B * (L - 1)
     assert w.s_now.shape[0] == N and w.a_buf.shape == (N, G, SPECS[kind].dim) and w.logp.shape == (N, G)
-    y = mt.binned_td_targets(agent, w.s_next, batch, cfg)
+    y = mt.binned_td_targets(agent, w.s_next, w.actor_next, batch, cfg)
     assert y.shape == (N, G) and not y.requires_grad
     assert mt.value_labels(y, agent.critic.bins, cfg).shape == (N, G, K)
     logits, every = mt.buffer_logits(agent, w)

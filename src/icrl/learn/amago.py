@@ -121,14 +121,14 @@ def bootstrap_targets(values_next: torch.Tensor, batch: Batch, agent, cfg: Learn
 
 
 @torch.no_grad()
-def td_targets(agent, s_next: torch.Tensor, batch: Batch, cfg: LearnConfig,
-               actor_next: torch.Tensor | None = None) -> torch.Tensor:
+def td_targets(agent, s_next: torch.Tensor, actor_next: torch.Tensor, batch: Batch, cfg: LearnConfig) -> torch.Tensor:
     """y (N, G) for the N valid transitions, in reward-multiplied units; no gradient.
 
-    ``s_next`` (N, D) holds the states after the valid transitions (``actor_next`` the actor's, if it has its own
-    trunk); the target critic's PopArt outputs are denormalised to reward units before the n-step sums.
+    ``s_next`` (N, D) holds the critic's states after the valid transitions and ``actor_next`` the actor's (the
+    same tensor unless the actor has its own trunk: ``Window``); the target critic's PopArt outputs are
+    denormalised to reward units before the n-step sums.
     """
-    pi_next = next_policy(agent, s_next if actor_next is None else actor_next, cfg)
+    pi_next = next_policy(agent, actor_next, cfg)
     if agent.discrete_critic:
         v_raw = (pi_next.probs.unsqueeze(-3) * agent.target_critic(s_next)).sum(-1)
     else:
@@ -196,7 +196,7 @@ def amago_loss(agent, batch: Batch, cfg: LearnConfig) -> tuple[torch.Tensor, dic
     if cfg.fake_filter and cfg.online_coeff == 0:
         return add_dynamics_loss(agent, batch, w.s_now, cfg.dynamics_coeff, *behaviour_cloning_loss(w, cfg))
 
-    y = td_targets(agent, w.s_next, batch, cfg, w.actor_next)  # (N, G)
+    y = td_targets(agent, w.s_next, w.actor_next, batch, cfg)  # (N, G)
     agent.popart.update_stats(y)
     y_norm = agent.popart.normalize(y)
     q_buf, q_pi = _critic_values(agent, w, cfg)  # (N, C, G)

@@ -57,13 +57,13 @@ def value_labels(y: torch.Tensor, bins: torch.Tensor, cfg: LearnConfig) -> torch
 
 
 @torch.no_grad()
-def binned_td_targets(agent, s_next: torch.Tensor, batch: Batch, cfg: LearnConfig,
-                      actor_next: torch.Tensor | None = None) -> torch.Tensor:
+def binned_td_targets(agent, s_next: torch.Tensor, actor_next: torch.Tensor, batch: Batch,
+                      cfg: LearnConfig) -> torch.Tensor:
     """y (N, G) in reward-multiplied units; no gradient. Values are decoded first, then averaged over samples.
 
-    ``actor_next``: the actor's states after the transitions when it has its own trunk (else ``s_next``).
+    ``s_next`` / ``actor_next``: the critic's and the actor's states after the transitions (``Window``).
     """
-    pi_next = next_policy(agent, s_next if actor_next is None else actor_next, cfg)
+    pi_next = next_policy(agent, actor_next, cfg)
     critic = agent.target_critic
     if per_action(agent):
         values = (pi_next.probs.unsqueeze(-3) * bin_values(critic(s_next), critic.bins)).sum(-1)  # (N, C, G)
@@ -111,7 +111,7 @@ def multitask_loss(agent, batch: Batch, cfg: LearnConfig) -> tuple[torch.Tensor,
     bins = agent.critic.bins  # (K,)
     N, G, K, C = w.logp.shape[0], len(agent.gammas), bins.numel(), cfg.num_critics
 
-    y = binned_td_targets(agent, w.s_next, batch, cfg, w.actor_next)  # (N, G)
+    y = binned_td_targets(agent, w.s_next, w.actor_next, batch, cfg)  # (N, G)
     agent.popart.update_stats(y)  # for the optional DPG term and logging only
     labels = value_labels(y, bins, cfg)  # (N, G, K)
     logits, every = buffer_logits(agent, w)  # (N, C, G, K), (N, C, G, A, K) or None
