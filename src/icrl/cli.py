@@ -108,6 +108,8 @@ def _cmd_bench(args: argparse.Namespace) -> None:
                   f"time); published: {suite.source}")
             for task in suite.tasks:
                 print(f"    {task.name:<32} {task.env_steps:>9,} env steps  splits: {', '.join(task.splits)}")
+                if task.note:
+                    print(f"      {task.note}")
         return
     suite = get_suite(args.suite)
     if not args.budget_scale > 0:

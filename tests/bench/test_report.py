@@ -72,6 +72,10 @@ def test_summary_and_csv_contents() -> None:
     text = summary_markdown(_suite(), longer)
     assert "| a | train | 100-300 | 70.0 +- 10.0 | 2 | 66.0 |" in text  # seeds of different budgets: a range
     assert "longer than the suite's budget" in text and "Not comparable" not in text
+    noted = Suite("aib", "test", (BenchTask("a", "aib/di", 100, (), SPLITS, note="not the method"),
+                                  BenchTask("b", "aib/di", 100, (), SPLITS, note="never run")), 2, "test source")
+    text = summary_markdown(noted, results)
+    assert "a: not the method." in text and "never run" not in text  # notes of the tasks in the table only
     rows = list(csv.DictReader(io.StringIO(results_csv(results))))
     assert len(rows) == 6 and rows[0] == {"task": "a", "seed": "0", "split": "train", "score": "60",
                                           "env_steps": "100", "budget_scale": "1.0"}

@@ -99,7 +99,8 @@ def test_cli_bench_writes_tables_and_curves(tiny_suite: Suite, tmp_path: Path, c
         assert (tmp_path / name).stat().st_size > 0
     assert "| remember | train | 96 |" in capsys.readouterr().out
     assert cli_main(["bench", "--list"]) == 0
-    assert "aib-quick" in capsys.readouterr().out
+    listing = capsys.readouterr().out
+    assert "aib-quick" in listing and "di-aux" in listing and "not the method" in listing  # a task's note is listed
     assert cli_main(["bench", "tiny", "--budget-scale", "0"]) == 2
 
 
