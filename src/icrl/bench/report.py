@@ -97,7 +97,9 @@ def summary_markdown(suite: Suite, results: Sequence[RunResult]) -> str:
     for row in per_task_table(suite, results):
         lines.append(f"| {row['task']} | {row['split']} | {steps[row['task']]} | {_fmt(row['mean'])} +- "
                      f"{_fmt(row['se'])} | {row['seeds']} | {_fmt(row['published'])} |")
-    lines += [f"\n{task.name}: {task.note}." for task in suite.tasks if task.note and task.name in steps]
+    for task in suite.tasks:
+        if task.note and task.name in steps:
+            lines += ["", f"{task.name}: {task.note}."]
     agg = aggregates(suite, results)
     if agg:
         published = PUBLISHED_AGGREGATES.get(suite.name, {})
