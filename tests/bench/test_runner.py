@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -121,3 +124,46 @@ def test_overrides_change_every_run_are_marked_and_must_match_to_resume(tiny_sui
     with pytest.raises(ConfigError, match="train.seed"):  # what the suite fixes per run cannot be overridden
         run_suite(tiny_suite, tmp_path / "other", seeds=1, overrides=["train.seed=3"])
     assert not (tmp_path / "other").exists()
+
+
+_POOL_SCRIPT = """
+import os, sys, time
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+
+from icrl.bench.runner import stop_with_parent
+
+if __name__ == "__main__":
+    pool = ProcessPoolExecutor(1, mp_context=get_context("spawn"), initializer=stop_with_parent,
+                               initargs=(os.getpid(),))
+    print(pool.submit(os.getpid).result(), flush=True)
+    pool.submit(time.sleep, 120)  # a long run
+    time.sleep(120)
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"  # an exited orphan may stay a zombie where nothing reaps it
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads process states from /proc")
+def test_a_pool_worker_exits_when_the_suite_process_is_killed(tmp_path: Path) -> None:
+    script = tmp_path / "suite.py"
+    script.write_text(_POOL_SCRIPT)
+    parent = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    try:
+        worker = int(parent.stdout.readline())
+        time.sleep(3 * runner_mod.PARENT_POLL_S)
+        assert _alive(worker)  # the watch leaves a worker with a live parent alone
+        parent.kill()
+        parent.wait(timeout=10)
+        deadline = time.monotonic() + 10 * runner_mod.PARENT_POLL_S
+        while _alive(worker) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not _alive(worker)
+    finally:
+        parent.kill()

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import os
+import threading
+import time
 import traceback
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -105,6 +107,25 @@ def run_one(suite_name: str, task_name: str, seed: int, out: Path, scale: float,
     return data
 
 
+PARENT_POLL_S = 1.0  # how often a pool worker checks that the suite process still runs
+
+
+def stop_with_parent(parent_pid: int) -> None:
+    """Pool initializer: the worker exits once the suite process that started it is gone.
+
+    Without it, a suite killed by a signal sent to its process alone (``kill PID``, SIGKILL) leaves its workers
+    training on as orphans: they hold their runs' locks, so re-running the suite to
+    resume fails on those runs, and they use the cores the new one needs. The worker is stopped at once like a
+    killed ``icrl train``; its files are written atomically, so it resumes from its last checkpoint.
+    """
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(PARENT_POLL_S)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="icrl-stop-with-parent", daemon=True).start()
+
+
 def run_suite(suite: Suite, out: Path, seeds: int | None = None, tasks: list[str] | None = None, jobs: int = 1,
               epochs_scale: float = 1.0, overrides: Sequence[str] = ()) -> SuiteRun:
     """Run every (task, seed) not finished yet, ``jobs`` at a time; a failing run does not stop the others.
@@ -136,7 +157,8 @@ def run_suite(suite: Suite, out: Path, seeds: int | None = None, tasks: list[str
         for a in args:
             record(a[1], a[2], lambda a=a: run_one(*a))
     else:
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn"), initializer=stop_with_parent,
+                                 initargs=(os.getpid(),)) as pool:
             futures = {pool.submit(run_one, *a): a for a in args}
             for future in as_completed(futures):
                 a = futures[future]
