@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -127,7 +129,8 @@ def test_overrides_change_every_run_are_marked_and_must_match_to_resume(tiny_sui
 
 
 _POOL_SCRIPT = """
-import os, sys, time
+import os
+import time
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 
@@ -155,6 +158,7 @@ def test_a_pool_worker_exits_when_the_suite_process_is_killed(tmp_path: Path) ->
     script = tmp_path / "suite.py"
     script.write_text(_POOL_SCRIPT)
     parent = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    worker = None
     try:
         worker = int(parent.stdout.readline())
         time.sleep(3 * runner_mod.PARENT_POLL_S)
@@ -167,3 +171,5 @@ def test_a_pool_worker_exits_when_the_suite_process_is_killed(tmp_path: Path) ->
         assert not _alive(worker)
     finally:
         parent.kill()
+        if worker is not None and _alive(worker):  # a failed check must not leave the worker running
+            os.kill(worker, signal.SIGKILL)

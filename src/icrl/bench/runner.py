@@ -114,9 +114,9 @@ def stop_with_parent(parent_pid: int) -> None:
     """Pool initializer: the worker exits once the suite process that started it is gone.
 
     Without it, a suite killed by a signal sent to its process alone (``kill PID``, SIGKILL) leaves its workers
-    training on as orphans: they hold their runs' locks, so re-running the suite to
-    resume fails on those runs, and they use the cores the new one needs. The worker is stopped at once like a
-    killed ``icrl train``; its files are written atomically, so it resumes from its last checkpoint.
+    training on as orphans: they hold their runs' locks, so re-running the suite to resume fails on those runs,
+    and they take the cores the new one needs. The worker stops at once, like a killed ``icrl train``: its files
+    are written atomically, so the run resumes from its last checkpoint.
     """
     def watch() -> None:
         while os.getppid() == parent_pid:
