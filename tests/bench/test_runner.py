@@ -157,19 +157,19 @@ def _alive(pid: int) -> bool:
 def test_a_pool_worker_exits_when_the_suite_process_is_killed(tmp_path: Path) -> None:
     script = tmp_path / "suite.py"
     script.write_text(_POOL_SCRIPT)
-    parent = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
     worker = None
-    try:
-        worker = int(parent.stdout.readline())
-        time.sleep(3 * runner_mod.PARENT_POLL_S)
-        assert _alive(worker)  # the watch leaves a worker with a live parent alone
-        parent.kill()
-        parent.wait(timeout=10)
-        deadline = time.monotonic() + 10 * runner_mod.PARENT_POLL_S
-        while _alive(worker) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert not _alive(worker)
-    finally:
-        parent.kill()
-        if worker is not None and _alive(worker):  # a failed check must not leave the worker running
-            os.kill(worker, signal.SIGKILL)
+    with subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True) as parent:
+        try:
+            worker = int(parent.stdout.readline())
+            time.sleep(3 * runner_mod.PARENT_POLL_S)
+            assert _alive(worker)  # the watch leaves a worker with a live parent alone
+            parent.kill()
+            parent.wait(timeout=10)
+            deadline = time.monotonic() + 10 * runner_mod.PARENT_POLL_S
+            while _alive(worker) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert not _alive(worker)
+        finally:
+            parent.kill()
+            if worker is not None and _alive(worker):  # a failed check must not leave the worker running
+                os.kill(worker, signal.SIGKILL)
