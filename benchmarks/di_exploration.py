@@ -7,7 +7,11 @@ signs), behaviours an untrained agent shows and one that solves the task:
 * ``uniform``: actions uniform in [-1, 1]^2 (a policy at maximum entropy, or epsilon = 1);
 * ``gaussian 0.5``: N(0, 0.5^2) clipped (a policy whose mean is 0 plus the suite's starting exploration noise);
 * ``PD, sign known``: ``u = sign * clip(-2 p - 2.5 v)``, a controller told the hidden sign (an upper reference);
-* ``PD, sign wrong``: the same controller with the opposite sign.
+* ``PD, sign wrong``: the same controller with the opposite sign;
+* ``AR(1) rho``: temporally correlated (coloured) noise, ``n_t = rho n_{t-1} + sqrt(1 - rho^2) e_t`` with
+  ``e_t ~ N(0, I)`` and ``n_0 ~ N(0, I)`` drawn anew each episode, action ``clip(n_t)``; ``rho = 0`` is white
+  N(0, 1) noise, and the correlation time is about ``1 / (1 - rho)`` steps. Such noise moves a mass further in
+  one episode than white noise does: does it find the goal more often?
 
 For each: mean return (0-100), the share of episodes that reach the goal at least once, mean goal steps of
 those episodes, and the share of episodes that end against a wall of the [-2, 2]^2 box (position clipped there;
@@ -26,18 +30,33 @@ import numpy as np
 from icrl.envs.suites.aib import TASKS, make_aib
 from icrl.envs.suites.contexts import SPLITS, split_instances
 
-Behaviour = Callable[[np.ndarray, float, np.random.Generator], np.ndarray]
+Policy = Callable[[np.ndarray, float], np.ndarray]  # (observation, hidden sign) -> action
+Behaviour = Callable[[np.random.Generator], Policy]  # called at the start of every episode (fresh noise state)
 
 
 def pd_controller(obs: np.ndarray, sign: float) -> np.ndarray:
     return sign * np.clip(-2.0 * obs[:2] - 2.5 * obs[2:4], -1.0, 1.0)
 
 
+def correlated_noise(rho: float) -> Behaviour:
+    """AR(1) noise with unit stationary variance and lag-one correlation ``rho``, clipped to the action box."""
+    def start(rng: np.random.Generator) -> Policy:
+        state = rng.normal(size=2)
+
+        def act(obs: np.ndarray, sign: float) -> np.ndarray:
+            nonlocal state
+            state = rho * state + np.sqrt(1.0 - rho**2) * rng.normal(size=2)
+            return np.clip(state, -1.0, 1.0)
+        return act
+    return start
+
+
 BEHAVIOURS: dict[str, Behaviour] = {
-    "uniform": lambda obs, sign, rng: rng.uniform(-1.0, 1.0, 2),
-    "gaussian 0.5": lambda obs, sign, rng: np.clip(0.5 * rng.normal(size=2), -1.0, 1.0),
-    "PD, sign known": lambda obs, sign, rng: pd_controller(obs, sign),
-    "PD, sign wrong": lambda obs, sign, rng: pd_controller(obs, -sign),
+    "uniform": lambda rng: lambda obs, sign: rng.uniform(-1.0, 1.0, 2),
+    "gaussian 0.5": lambda rng: lambda obs, sign: np.clip(0.5 * rng.normal(size=2), -1.0, 1.0),
+    "PD, sign known": lambda rng: pd_controller,
+    "PD, sign wrong": lambda rng: lambda obs, sign: pd_controller(obs, -sign),
+    **{f"AR(1) {rho}": correlated_noise(rho) for rho in (0.0, 0.5, 0.9, 0.98)},
 }
 
 
@@ -51,9 +70,10 @@ def episode_returns(behaviour: Behaviour, split: str, episodes_per_instance: int
         env = make_aib("di", split=split, instance=i)
         for k in range(episodes_per_instance):
             obs, _ = env.reset(seed=seed + 1000 * i + k)
+            policy = behaviour(rng)
             total, done = 0.0, False
             while not done:
-                obs, reward, terminated, truncated, _ = env.step(behaviour(obs, context["sign"], rng))
+                obs, reward, terminated, truncated, _ = env.step(policy(obs, context["sign"]))
                 total += reward
                 done = terminated or truncated
             returns.append(total)
