@@ -40,6 +40,8 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--list", action="store_true", help="list suites, tasks, budgets and expected wall time")
     b.add_argument("--out", type=Path, default=None, help="results folder (default bench/<suite>)")
     b.add_argument("--seeds", type=int, default=None, help="seeds per task (default: the suite's)")
+    b.add_argument("--first-seed", type=int, default=0,
+                   help="number the seeds from here (e.g. --first-seed 3 --seeds 3: seeds 3-5 on a second machine)")
     b.add_argument("--tasks", nargs="+", default=None, help="only these tasks of the suite")
     b.add_argument("--jobs", type=int, default=1, help="runs in parallel (each gets cores // jobs threads)")
     b.add_argument("--budget-scale", type=float, default=1.0,
@@ -116,7 +118,7 @@ def _cmd_bench(args: argparse.Namespace) -> None:
         raise ConfigError(f"--budget-scale={args.budget_scale} must be > 0.")
     out = args.out or Path("bench") / suite.name
     outcome = run_suite(suite, out, seeds=args.seeds, tasks=args.tasks, jobs=args.jobs,
-                        epochs_scale=args.budget_scale, overrides=args.overrides)
+                        epochs_scale=args.budget_scale, overrides=args.overrides, first_seed=args.first_seed)
     results = collect_results(suite, out)  # this call's runs and every run finished earlier in the folder
     if results:
         for path in write_report(suite, results, out):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -69,6 +70,25 @@ def test_a_task_scores_its_named_metric(tmp_path: Path, monkeypatch) -> None:
     assert not outcome.failures
     score = json.loads((tmp_path / "remember" / "seed_0" / "score.json").read_text())
     assert set(score["checkpoints"]["train"].values()) == {3.0}
+
+
+def test_seeds_split_over_two_folders_merge_in_one_report(tiny_suite: Suite, tmp_path: Path, capsys) -> None:
+    """--first-seed numbers the seeds from there; copying one folder's seeds into the other merges the tables."""
+    first, second = tmp_path / "machine_a", tmp_path / "machine_b"
+    assert cli_main(["bench", "tiny", "--seeds", "1", "--out", str(first)]) == 0
+    assert cli_main(["bench", "tiny", "--seeds", "1", "--first-seed", "1", "--out", str(second)]) == 0
+    assert sorted(p.name for p in (second / "remember").iterdir()) == ["seed_1"]
+    assert json.loads((second / "remember" / "seed_1" / "score.json").read_text())["seed"] == 1
+    shutil.copytree(second / "remember" / "seed_1", first / "remember" / "seed_1")
+    assert cli_main(["bench", "tiny", "--seeds", "1", "--out", str(first)]) == 0  # nothing to train: report only
+    assert [r.seed for r in collect_results(tiny_suite, first)] == [0, 1]
+    assert "| remember | train | 96 |" in (first / "summary.md").read_text()
+    assert "| 2 |" in (first / "summary.md").read_text()  # the seeds column counts both
+    with pytest.raises(ConfigError, match="first-seed"):
+        run_suite(tiny_suite, tmp_path / "bad", seeds=1, first_seed=-1)
+    with pytest.raises(ConfigError, match="--seeds=0"):
+        run_suite(tiny_suite, tmp_path / "bad", seeds=0)
+    capsys.readouterr()
 
 
 def test_a_failing_run_is_reported_and_the_others_finish(tiny_suite: Suite, tmp_path: Path, monkeypatch) -> None:

@@ -127,9 +127,11 @@ def stop_with_parent(parent_pid: int) -> None:
 
 
 def run_suite(suite: Suite, out: Path, seeds: int | None = None, tasks: list[str] | None = None, jobs: int = 1,
-              epochs_scale: float = 1.0, overrides: Sequence[str] = ()) -> SuiteRun:
+              epochs_scale: float = 1.0, overrides: Sequence[str] = (), first_seed: int = 0) -> SuiteRun:
     """Run every (task, seed) not finished yet, ``jobs`` at a time; a failing run does not stop the others.
 
+    The seeds are ``first_seed .. first_seed + seeds - 1``: seeds can be split over machines and their
+    ``<task>/seed_<s>`` folders copied into one results folder, whose report then covers them all.
     ``overrides`` (``section.field=value``) change every task's settings, e.g. for an ablation; the report
     marks them, and they must be passed again to resume the same runs.
     """
@@ -139,8 +141,12 @@ def run_suite(suite: Suite, out: Path, seeds: int | None = None, tasks: list[str
         task.config(0, epochs_scale, 1, overrides)
     if jobs < 1:
         raise ConfigError(f"--jobs={jobs} must be >= 1.")
+    if seeds is not None and seeds < 1:
+        raise ConfigError(f"--seeds={seeds} must be >= 1.")
+    if first_seed < 0:
+        raise ConfigError(f"--first-seed={first_seed} must be >= 0.")
     seeds = seeds or suite.seeds
-    work = [(t.name, s) for t in chosen for s in range(seeds)]
+    work = [(t.name, s) for t in chosen for s in range(first_seed, first_seed + seeds)]
     threads = max(1, (os.cpu_count() or 1) // jobs)
     progress = "plain" if jobs > 1 else "auto"
     outcome = SuiteRun()
