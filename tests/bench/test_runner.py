@@ -72,7 +72,8 @@ def test_a_task_scores_its_named_metric(tmp_path: Path, monkeypatch) -> None:
     assert set(score["checkpoints"]["train"].values()) == {3.0}
 
 
-def test_seeds_split_over_two_folders_merge_in_one_report(tiny_suite: Suite, tmp_path: Path, capsys) -> None:
+def test_seeds_split_over_two_folders_merge_in_one_report(tiny_suite: Suite, tmp_path: Path, monkeypatch,
+                                                         capsys) -> None:
     """--first-seed numbers the seeds from there; copying one folder's seeds into the other merges the tables."""
     first, second = tmp_path / "machine_a", tmp_path / "machine_b"
     assert cli_main(["bench", "tiny", "--seeds", "1", "--out", str(first)]) == 0
@@ -80,6 +81,11 @@ def test_seeds_split_over_two_folders_merge_in_one_report(tiny_suite: Suite, tmp
     assert sorted(p.name for p in (second / "remember").iterdir()) == ["seed_1"]
     assert json.loads((second / "remember" / "seed_1" / "score.json").read_text())["seed"] == 1
     shutil.copytree(second / "remember" / "seed_1", first / "remember" / "seed_1")
+
+    def fail(*args, **kwargs):
+        raise AssertionError("a finished run was trained again")
+
+    monkeypatch.setattr(runner_mod, "train", fail)
     assert cli_main(["bench", "tiny", "--seeds", "1", "--out", str(first)]) == 0  # nothing to train: report only
     assert [r.seed for r in collect_results(tiny_suite, first)] == [0, 1]
     assert "| remember | train | 96 |" in (first / "summary.md").read_text()

@@ -145,7 +145,7 @@ def run_suite(suite: Suite, out: Path, seeds: int | None = None, tasks: list[str
         raise ConfigError(f"--seeds={seeds} must be >= 1.")
     if first_seed < 0:
         raise ConfigError(f"--first-seed={first_seed} must be >= 0.")
-    seeds = seeds or suite.seeds
+    seeds = suite.seeds if seeds is None else seeds
     work = [(t.name, s) for t in chosen for s in range(first_seed, first_seed + seeds)]
     threads = max(1, (os.cpu_count() or 1) // jobs)
     progress = "plain" if jobs > 1 else "auto"
