@@ -318,6 +318,9 @@ class TrainConfig:
     ckpt_every: int = 1  # checkpoint every N epochs (and at the end)
     seed: int = 0
     device: str = "auto"  # "auto" (CUDA when available), "cpu" or "cuda[:N]"
+    # the learner's forward pass: "bf16" (autocast), "fp32", or "auto": bf16 where the hardware has it natively
+    # (CUDA with bf16, CPUs with AMX / AVX-512 BF16), fp32 elsewhere; weights and optimiser state stay fp32
+    precision: str = "auto"
     time_limit_min: float = 0.0  # stop (and checkpoint) after this much wall time (0 = no limit)
     log_every: int = 50  # updates between learner metric logs
     wandb: bool = False  # also log to Weights & Biases (needs `pip install icrl[wandb]`)
@@ -335,6 +338,7 @@ class TrainConfig:
         _positive("train.time_limit_min", self.time_limit_min, allow_zero=True)
         _positive("train.log_every", self.log_every)
         _positive("train.threads", self.threads, allow_zero=True)
+        _choice("train.precision", self.precision, ("auto", "bf16", "fp32"))
         ok = self.device in ("auto", "cpu") or self.device.startswith("cuda")
         _require(ok, "train.device", self.device, "'auto', 'cpu' or 'cuda[:N]'")
 

@@ -16,7 +16,7 @@ from icrl.errors import ConfigError
 @dataclass(frozen=True)
 class DeviceSetup:
     device: torch.device
-    amp: bool  # bf16 autocast for the learner (CUDA with bf16 support only)
+    amp: bool  # bf16 autocast for the learner's forward pass (train.precision)
 
 
 _M_TRIM_THRESHOLD, _M_TOP_PAD, _M_MMAP_THRESHOLD = -1, -2, -3  # glibc mallopt parameters
@@ -46,8 +46,37 @@ def tune_cpu_allocator() -> bool:
     return ok
 
 
-def pick_device(name: str = "auto", threads: int = 0) -> DeviceSetup:
-    """``auto`` picks CUDA when present, else CPU. CPU runs stay in fp32 (bf16 is slower on most CPUs)."""
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU computes bf16 matmuls natively (AMX or AVX-512 BF16), read from /proc/cpuinfo.
+
+    On such CPUs a bf16 matmul runs several times faster than fp32 (measured ~4.5x on our AMX Xeon); elsewhere
+    torch emulates bf16 and autocast makes the learner slower, so only Linux CPUs that list a flag count.
+    """
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+                    return bool(flags & {"amx_bf16", "avx512_bf16"})
+    except OSError:
+        pass
+    return False
+
+
+def use_bf16(device: torch.device, precision: str = "auto") -> bool:
+    """``train.precision``: "bf16" and "fp32" force a choice; "auto" takes bf16 where the hardware has it natively
+    (CUDA with bf16 support, CPUs with AMX / AVX-512 BF16) and fp32 elsewhere."""
+    if precision not in ("auto", "bf16", "fp32"):
+        raise ConfigError(f"train.precision={precision!r} is invalid: allowed 'auto', 'bf16' or 'fp32'.")
+    if precision != "auto":
+        return precision == "bf16"
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    return device.type == "cpu" and cpu_has_native_bf16()
+
+
+def pick_device(name: str = "auto", threads: int = 0, precision: str = "auto") -> DeviceSetup:
+    """``auto`` picks CUDA when present, else CPU; the learner's precision follows ``use_bf16``."""
     tune_cpu_allocator()
     if threads:
         torch.set_num_threads(threads)
@@ -56,8 +85,7 @@ def pick_device(name: str = "auto", threads: int = 0) -> DeviceSetup:
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError("train.device asks for CUDA but torch sees no GPU; use train.device=cpu or auto.")
     device = torch.device(name)
-    amp = device.type == "cuda" and torch.cuda.is_bf16_supported()
     if device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
-    return DeviceSetup(device, amp)
+    return DeviceSetup(device, use_bf16(device, precision))

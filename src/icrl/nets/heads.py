@@ -75,6 +75,17 @@ class EnsembleLinear(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.baddbmm(self.bias, x, self.weight)
 
+    def shared(self, x: torch.Tensor, rows: slice = slice(None)) -> torch.Tensor:
+        """The same input x (N, in) to every member -> (C, N, out), without the bias, as ONE matmul over all members.
+
+        ``rows`` picks the weight rows (input features) that ``x`` holds. Expanding x to (C, N, in) first would
+        copy it C times under autocast (a cast materialises an expanded tensor) and split one large matmul into C.
+        """
+        weight = self.weight[:, rows]  # (C, in', out)
+        members, width, out = weight.shape
+        flat = x @ weight.transpose(0, 1).reshape(width, members * out)  # (N, C * out)
+        return flat.view(-1, members, out).transpose(0, 1)
+
 
 class EnsembleMLP(nn.Module):
     """``n_layers`` hidden layers of ``hidden`` per member, leaky ReLU; x (N, in) or (C, N, in) -> (C, N, out)."""
@@ -87,13 +98,15 @@ class EnsembleMLP(nn.Module):
         self.act = make_activation()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.dim() == 2:
-            x = x.unsqueeze(0).expand(self.members, -1, -1)
-        for i, layer in enumerate(self.layers):
-            x = layer(x)
-            if i < len(self.layers) - 1:
-                x = self.act(x)
-        return x
+        first = self.layers[0]
+        h = first.shared(x) + first.bias if x.dim() == 2 else first(x)
+        return self.from_first(h)
+
+    def from_first(self, h: torch.Tensor) -> torch.Tensor:
+        """The rest of the network from the first layer's pre-activation h (C, N, hidden)."""
+        for layer in self.layers[1:]:
+            h = layer(self.act(h))
+        return h
 
 
 class _PerActionMLP(nn.Module):
@@ -139,14 +152,25 @@ class _StateActionGammaMLP(nn.Module):
         self.net = EnsembleMLP(members, d_in + 1 + action_dim, hidden, n_layers, out_dim)
 
     def outputs(self, s: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
-        """s (..., D); actions (..., G, A) in [-1, 1] (or one-hots) -> (..., C, G, out_dim)."""
-        lead = s.shape[:-1]
+        """s (..., D); actions (..., G, A) in [-1, 1] (or one-hots) -> (..., C, G, out_dim).
+
+        The first layer is computed in two parts, which is exact: ``W [s, g, a] = W_s s + W_ga [g, a]``. The state's
+        part is the bulk of that layer's work and is the same for every discount, so it runs once per state
+        instead of once per (state, discount) row.
+        """
+        lead, d = s.shape[:-1], s.shape[-1]
         g = self.num_gammas
-        feats = torch.cat([s.unsqueeze(-2).expand(*lead, g, s.shape[-1]),
-                           self.gamma_feature.expand(*lead, g, 1).to(s.dtype),
-                           actions.clamp(-0.999, 0.999).to(s.dtype)], dim=-1)
-        out = self.net(feats.reshape(-1, feats.shape[-1]))  # (C, N*G, out_dim)
-        out = out.view(self.members, -1, g, self.out_dim).transpose(0, 1)  # (N, C, G, out_dim)
+        first = self.net.layers[0]
+        states = s.reshape(-1, d)  # (N, D)
+        n = states.shape[0]
+        extra = torch.cat([self.gamma_feature.expand(*lead, g, 1).to(actions.dtype),
+                           actions.clamp(-0.999, 0.999)], dim=-1).reshape(n * g, -1)  # (N*G, 1 + A)
+        from_state = first.shared(states, slice(0, d))  # (C, N, H)
+        from_rest = torch.baddbmm(first.bias, extra.unsqueeze(0).expand(self.members, -1, -1).to(from_state.dtype),
+                                  first.weight[:, d:].to(from_state.dtype))  # (C, N*G, H)
+        h = (from_rest.view(self.members, n, g, -1) + from_state.unsqueeze(2)).view(self.members, n * g, -1)
+        out = self.net.from_first(h)  # (C, N*G, out_dim)
+        out = out.view(self.members, n, g, self.out_dim).transpose(0, 1)  # (N, C, G, out_dim)
         return out.reshape(*lead, self.members, g, self.out_dim)
 
 

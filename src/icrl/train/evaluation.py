@@ -29,7 +29,7 @@ def evaluate_run(run_dir: Path, episodes: int | None = None, greedy: bool = Fals
     ``wrap_env`` wraps the env factory (e.g. to record what the metrics do not, as benchmarks/ scripts do).
     """
     cfg = apply_overrides(load_config(run_dir), list(overrides or []))
-    setup = pick_device(cfg.train.device, cfg.train.threads)
+    setup = pick_device(cfg.train.device, cfg.train.threads, cfg.train.precision)
     env = probe_env(cfg)
     agent = make_agent(cfg, env.obs_spec, env.action_spec, env.max_seq_len, env.max_time_idx).to(setup.device)
     root = checkpoint_dir(run_dir)

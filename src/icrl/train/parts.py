@@ -119,7 +119,7 @@ class Parts:
 
 def make_parts(cfg: RunConfig, run_dir: Path) -> Parts:
     """Build env info, agent, learner, replay store and sampler, exploration and the training collector."""
-    setup = pick_device(cfg.train.device, cfg.train.threads)
+    setup = pick_device(cfg.train.device, cfg.train.threads, cfg.train.precision)
     torch.manual_seed(cfg.train.seed)
     env = probe_env(cfg)
     relabeler = make_relabeler_for(cfg, env)  # checked before anything heavy is built
