@@ -165,33 +165,6 @@ def test_popgym_unknown_name_lists_choices() -> None:
         make_env("popgym/NoSuchGame")
 
 
-@pytest.mark.skipif(not has("popgym"), reason="needs the popgym extra")
-def test_cartpole_endings_names_why_an_episode_ended() -> None:
-    from pathlib import Path
-
-    from icrl.envs.suites.popgym import make_popgym
-
-    spec = importlib.util.spec_from_file_location(
-        "cartpole_endings", Path(__file__).parents[2] / "benchmarks/cartpole_endings.py")
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
-    endings: list = []
-    env = bench._RecordEnding(make_popgym("StatelessCartPoleEasy"), endings)
-    cart = env.unwrapped
-    env.reset(seed=0)
-    while not endings:  # always pushing right tips the pole over to the left long before the cart leaves
-        env.step(1)
-    steps, x, _, theta, _ = endings[0]
-    assert steps < 30 and theta < -cart.theta_threshold_radians and bench.classify(x, theta, cart) == "pole fallen"
-    env.reset(seed=0)
-    cart.state = np.array([2.39, 3.0, 0.0, 0.0])  # at the right edge, moving right: one step takes it off
-    env.step(0)
-    assert endings[1][0] == 1 and bench.classify(endings[1][1], endings[1][3], cart) == "cart off the track, right"
-    assert bench.classify(0.0, 0.0, cart) == "time limit"
-    with pytest.raises(SystemExit, match="CartPoleEnv"):
-        bench._RecordEnding(make_popgym("RepeatPreviousEasy"), endings)
-
-
 @pytest.mark.skipif(not (has("dm_control") and has("mujoco")), reason="needs the aib extra")
 @pytest.mark.parametrize("task", ["cartpole", "cheetah", "ball-in-cup", "walker", "walker2d", "hopper"])
 def test_mujoco_aib_tasks_apply_their_contexts(task) -> None:
