@@ -133,7 +133,7 @@ def test_eval_command_reports_attempt_metrics(tmp_path: Path, capsys) -> None:
     train(_cfg("train.epochs=1"), run, progress="off")
     metrics = evaluate_run(run, episodes=4)
     assert metrics["eval/rollouts"] == 4 and "eval/attempt_1/success" in metrics
-    wrapped: list = []  # wrap_env sees every env the evaluation makes (benchmarks/ scripts record through it)
+    wrapped: list = []  # wrap_env sees every env the evaluation makes (a probe can record through it)
     evaluate_run(run, episodes=4, overrides=["env.vector=inline"],
                  wrap_env=lambda factory: lambda: wrapped.append(factory()) or wrapped[-1])
     assert len(wrapped) == json.loads((run / "config.json").read_text())["env"]["eval_num_envs"]

@@ -124,14 +124,16 @@ def test_report_covers_runs_of_earlier_calls(tmp_path: Path, monkeypatch, capsys
     capsys.readouterr()
 
 
-def test_cli_bench_writes_tables_and_curves(tiny_suite: Suite, tmp_path: Path, capsys) -> None:
+def test_cli_bench_writes_tables_and_curves(tiny_suite: Suite, tmp_path: Path, capsys, monkeypatch) -> None:
     assert cli_main(["bench", "tiny", "--seeds", "1", "--out", str(tmp_path)]) == 0
     for name in ("results.csv", "summary.md", "curves_remember.png"):
         assert (tmp_path / name).stat().st_size > 0
     assert "| remember | train | 96 |" in capsys.readouterr().out
+    variant = BenchTask("variant", "testing-remember-first", 96, TINY, note="not the method")
+    monkeypatch.setitem(SUITES, "noted", Suite("noted", "a task with a note", (variant,), 1, "test"))
     assert cli_main(["bench", "--list"]) == 0
     listing = capsys.readouterr().out
-    assert "aib-quick" in listing and "di-aux" in listing and "not the method" in listing  # a task's note is listed
+    assert "aib-quick" in listing and "variant" in listing and "not the method" in listing  # a task's note is listed
     assert cli_main(["bench", "tiny", "--budget-scale", "0"]) == 2
 
 

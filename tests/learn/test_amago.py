@@ -258,20 +258,3 @@ def test_dpg_moves_a_box_policy_to_the_critics_maximum() -> None:
         mode = agent.actor.distribution(agent.state_sequence(batch)[:, :-1][batch.transition_mask]).mode()
     assert (mode - target).abs().max() < 0.05  # every state, every gamma's policy
 
-
-def test_critic_vs_returns_action_spread_is_zero_for_a_critic_that_ignores_the_action(monkeypatch) -> None:
-    import importlib.util
-    from pathlib import Path
-
-    benchmarks = Path(__file__).parents[2] / "benchmarks"
-    monkeypatch.syspath_prepend(str(benchmarks))  # for its _checkpoint_probe import
-    spec = importlib.util.spec_from_file_location("critic_vs_returns", benchmarks / "critic_vs_returns.py")
-    probe = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(probe)
-    s = torch.randn(5, 16)
-    gen = torch.Generator().manual_seed(0)
-    first_action = lambda s, a: a[..., 0].unsqueeze(-2)  # noqa: E731  (N, C=1, G)
-    spread = probe.action_spread(first_action, s, 2, 3, gen)
-    assert spread.shape == (5,) and torch.all((spread > 1.5) & (spread <= 2.0))  # 64 draws of U[-1, 1]
-    assert torch.equal(probe.action_spread(lambda s, a: s[:, :1, None].expand(-1, 1, 2), s, 2, 3, gen),
-                       torch.zeros(5))

@@ -111,17 +111,6 @@ _DI = _AIB + ("env.num_envs=16", "train.steps_per_epoch=125", "train.updates_per
 _DM = _AIB + ("env.num_envs=8", "train.steps_per_epoch=250", "train.updates_per_epoch=80", "train.eval_every=5",
               "train.ckpt_every=5", "model.max_seq_len=128", "env.chunk_len=250", "explore.anneal_steps=5000",
               "learn.reward_multiplier=1")
-# The DI with what made icrl's memory agent learn it (benchmarks/RESULTS.md), none of it in the method: the
-# dynamics head (keeps the hidden sign in the state), mirrored windows (a transition of one sign replayed as
-# the other's, an exact symmetry of the AIB), the entropy term, SAC-like rates, a small Transformer over
-# windows of 5 steps and one update per env step.
-_DI_AUX = _DI + ("learn.dynamics_coeff=1", "replay.mirror_actions=0.5", "learn.target_entropy=auto",
-                 "learn.alpha_lr=6e-5", "learn.lr=3e-4", "learn.tau=0.005", "learn.batch_size=64",
-                 "learn.offline_coeff=0", "learn.popart=false", "learn.use_multigamma=false",
-                 "learn.reward_multiplier=1", "explore.eps_start=0", "explore.eps_end=0", "model.d_model=64",
-                 "model.n_heads=4", "model.n_layers=2", "model.max_seq_len=5", "model.head_hidden=256",
-                 "train.updates_per_epoch=2000", "train.eval_every=4", "train.ckpt_every=4",
-                 "train.eval_episodes=24")
 AIB_TASKS = {t.name: t for t in (
     BenchTask("di", "aib/di", 100_000, _DI, _AIB_SPLITS, {"train": 66.0}, 100.0, 40, minutes_per_100k=7.0),
     BenchTask("di-friction", "aib/di-friction", 100_000, _DI, _AIB_SPLITS, {}, 100.0, 40, minutes_per_100k=7.0),
@@ -136,13 +125,6 @@ AIB_TASKS = {t.name: t for t in (
     BenchTask("hopper", "aib/hopper", 500_000, _DM, _AIB_SPLITS, {"eval_out": 1790.0}, None, 20,
               minutes_per_100k=16.0),
 )}
-
-# Not one of the benchmark's tasks (so not in AIB_TASKS or the full suite); no normaliser: kept out of the
-# aggregate, which is for the method.
-DI_AUX = BenchTask("di-aux", "aib/di", 100_000, _DI_AUX, _AIB_SPLITS, {"train": 66.0}, None, 40,
-                   minutes_per_100k=70.0,
-                   note="not the method: the DI with the dynamics head, mirrored windows, the entropy term and one "
-                        "update per env step (benchmarks/RESULTS.md); the published figure is the method's")
 
 _HCV = ("env.num_envs=8", "train.steps_per_epoch=300", "train.updates_per_epoch=100", "train.eval_every=10",
         "train.ckpt_every=10", "train.eval_episodes=16", "model.max_seq_len=32", "learn.gamma=0.99",
@@ -183,7 +165,7 @@ SUITES: dict[str, Suite] = {s.name: s for s in (
           "AMAGO project site (read off a figure): mean ~0.63, median ~0.86 over the 39 envs", "popgym",
           "mean-median"),
     Suite("aib-quick", "AIB double integrator and Cartpole on train / eval-in / eval-out",
-          (AIB_TASKS["di"], DI_AUX, AIB_TASKS["cartpole"]), 3,
+          (AIB_TASKS["di"], AIB_TASKS["cartpole"]), 3,
           "Benad et al. 2026 (arXiv 2602.06550, v1), method 'Amago'", "aib", "iqm"),
     Suite("aib", "Actuator Inversion Benchmark: all implemented tasks", tuple(AIB_TASKS.values()), 3,
           "Benad et al. 2026 (arXiv 2602.06550, v1), method 'Amago'", "aib", "iqm"),

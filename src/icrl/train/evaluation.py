@@ -26,7 +26,7 @@ def evaluate_run(run_dir: Path, episodes: int | None = None, greedy: bool = Fals
 
     ``overrides`` change the evaluation set-up only (e.g. ``env.kwargs.split=eval_out`` for a held-out context
     split; the model must stay the same); ``checkpoint`` names one checkpoint instead of the latest;
-    ``wrap_env`` wraps the env factory (e.g. to record what the metrics do not, as benchmarks/ scripts do).
+    ``wrap_env`` wraps the env factory (e.g. to record what the metrics do not, such as how episodes end).
     """
     cfg = apply_overrides(load_config(run_dir), list(overrides or []))
     setup = pick_device(cfg.train.device, cfg.train.threads, cfg.train.precision)
