@@ -14,8 +14,8 @@ signs), behaviours an untrained agent shows and one that solves the task:
   one episode than white noise does: does it find the goal more often?
 
 For each: mean return (0-100), the share of episodes that reach the goal at least once, mean goal steps of
-those episodes, and the share of episodes that end against a wall of the [-2, 2]^2 box (position clipped there;
-the velocity is not, so a mass pushed into a wall keeps its outward speed).
+those episodes, and the share of episodes that end against a wall of the [-1, 1]^2 box (position and velocity
+are both clipped to [-1, 1], as published).
 
     .venv/bin/python benchmarks/di_exploration.py [--episodes-per-instance 50] [--split train]
 """
@@ -73,11 +73,11 @@ def episode_returns(behaviour: Behaviour, split: str, episodes_per_instance: int
             policy = behaviour(rng)
             total, done = 0.0, False
             while not done:
-                obs, reward, terminated, truncated, _ = env.step(policy(obs, context["sign"]))
+                obs, reward, terminated, truncated, _ = env.step(policy(obs, context["action_factor"]))
                 total += reward
                 done = terminated or truncated
             returns.append(total)
-            at_wall.append(bool(np.any(np.abs(obs[:2]) >= 2.0)))
+            at_wall.append(bool(np.any(np.abs(obs[:2]) >= 1.0)))
     return np.asarray(returns), np.asarray(at_wall)
 
 

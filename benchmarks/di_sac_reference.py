@@ -218,7 +218,7 @@ def evaluate_instances(agent: SAC, task: str, starts: int = 10) -> None:
     print(f"per instance (greedy, {starts} start states each):")
     for i, ctx in enumerate(make_aib("di", "train").instances):
         score = greedy_return(agent, make_task(task, instance=i), range(20_000, 20_000 + starts))
-        print(f"  sign {ctx['sign']:+.0f}  mass {ctx['mass']:.3f}  return {score:5.1f}")
+        print(f"  sign {ctx['action_factor']:+.0f}  mass {ctx['mass']:.3f}  return {score:5.1f}")
 
 
 def parse_args() -> argparse.Namespace:

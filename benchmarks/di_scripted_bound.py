@@ -22,7 +22,7 @@ import itertools
 
 import numpy as np
 
-from icrl.envs.suites.aib import MASS
+from icrl.envs.suites.aib import TASKS
 from icrl.envs.suites.contexts import SPLITS, split_instances
 from icrl.envs.suites.double_integrator import DT, DoubleIntegrator
 
@@ -56,9 +56,9 @@ def episode(env: DoubleIntegrator, seed: int, sign: float, kp: float, kd: float,
 
 def split_returns(split: str, starts: int, kp: float, kd: float, probe: bool) -> list[tuple[dict, float]]:
     rows = []
-    for ctx in split_instances((MASS,), split):
+    for ctx in split_instances(TASKS["di"].specs, split):
         env = DoubleIntegrator(mass=ctx["mass"])
-        rows.append((ctx, float(np.mean([episode(env, 1000 + s, ctx["sign"], kp, kd, probe)
+        rows.append((ctx, float(np.mean([episode(env, 1000 + s, ctx["action_factor"], kp, kd, probe)
                                          for s in range(starts)]))))
     return rows
 
@@ -78,7 +78,7 @@ def main() -> None:
         print(f"\n{split}: AER oracle {mean_oracle:.1f}, probe {mean_probe:.1f} ({args.starts} starts per instance)")
         print("  sign  mass   oracle  probe")
         for (ctx, ro), (_, rp) in zip(oracle, probe):
-            print(f"  {ctx['sign']:+.0f}   {ctx['mass']:.3f}  {ro:6.1f}  {rp:6.1f}")
+            print(f"  {ctx['action_factor']:+.0f}   {ctx['mass']:.3f}  {ro:6.1f}  {rp:6.1f}")
 
 
 if __name__ == "__main__":
