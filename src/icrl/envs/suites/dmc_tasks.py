@@ -4,7 +4,8 @@ Each context edits dm_control's own XML (a recompile per context instance, as th
 else (reset distribution, reward, control step, 1000-step limit) is the stock suite task:
 
 * cartpole-balance, ``length`` L: the pole runs from (0, 0, 0) to (0, 0, 2|L|) (0.5 is the stock pole of length 1);
-  its mass stays 0.1 (set on the geom) and its damping is unchanged.
+  its mass stays 0.1 (set on the geom) and its damping is unchanged. (The published start at +pi for L < 0
+  never arises: every split's lengths are positive.)
 * cheetah-run, ``length`` s: x and z of ``pos`` and the half-length ``size[1]`` of the six leg geoms, and x and z
   of the body ``pos`` of bshin, bfoot, fshin and ffoot, times s. Torso, head, thigh attachment and radii stay
   as they are; ``settotalmass`` keeps the total mass at 14.
