@@ -8,7 +8,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-from icrl.envs import make_env
+from icrl.envs import make_env, registry
 from icrl.envs.builtin.frozen_lake import MOVES, FrozenLakeTask
 from icrl.envs.interface import split_observation, wrap
 from icrl.envs.registry import list_envs
@@ -130,6 +130,32 @@ def test_unknown_env_and_kwargs() -> None:
         make_env("no-such-env-v0")
     with pytest.raises(ICRLError, match="does not accept"):
         make_env("t-maze", lenght=5)
+
+
+def test_vector_index_reaches_only_factories_that_declare_it(monkeypatch) -> None:
+    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
+    monkeypatch.setattr(registry, "_FAMILIES", dict(registry._FAMILIES))
+    built = []
+    box = gym.spaces.Box(-1, 1, (1,), np.float32)
+
+    def positioned(end: int = 3, vector_index: int | None = None) -> gym.Env:
+        built.append(("positioned", end, vector_index))
+        return Toy(box, box, end)
+
+    def family(name: str, vector_index: int = -1) -> gym.Env:
+        built.append((name, vector_index))
+        return Toy(box, box)
+
+    registry.register_env("toy-positioned", factory=positioned)
+    registry.register_env("toy-plain", factory=lambda end=3: Toy(box, box, end))
+    registry.register_env_family("toy/", family)
+    make_env("toy-positioned", vector_index=4, end=2)
+    make_env("toy-positioned")
+    make_env("toy/a", vector_index=1)
+    assert built == [("positioned", 2, 4), ("positioned", 3, None), ("a", 1)]
+    assert make_env("toy-plain", vector_index=5).unwrapped.end == 3  # dropped, not an error
+    assert make_env("CartPole-v1", vector_index=5).env_name == "CartPole-v1"
+    assert registry.accepts_vector_index(positioned) and not registry.accepts_vector_index(len)
 
 
 @pytest.mark.parametrize("gym_id,kind", [("CartPole-v1", "discrete"), ("Pendulum-v1", "box")])

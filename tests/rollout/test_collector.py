@@ -119,6 +119,25 @@ def test_make_vector_env_modes() -> None:
     venv.close()
 
 
+def _positioned(vector_index: int = -1):
+    return wrap(CountEnv(2 + vector_index))
+
+
+def test_make_vector_env_hands_env_i_its_index() -> None:
+    """A factory with a ``vector_index`` keyword builds env i with vector_index=i, in this process or in
+    subprocesses; make_env takes it and passes it on only to envs that use it (the AIB), not to t-maze."""
+    venv = make_vector_env(_positioned, 3)
+    assert [e.unwrapped.length for e in venv.envs] == [2, 3, 4]
+    venv.close()
+    venv = make_vector_env(functools.partial(make_env, "t-maze", length=4), 2)
+    assert venv.num_envs == 2
+    venv.close()
+    venv = make_vector_env(functools.partial(make_env, "aib/di", split="eval_in"), 3, "subprocess")
+    _, info = venv.reset(seed=0)
+    venv.close()
+    np.testing.assert_array_equal(info["context"]["mass"], [0.51, 0.55, 0.61])  # instances 0, 1, 2
+
+
 class TaskEnv(CountEnv):
     """CountEnv whose rollouts alternate between tasks "short" (2 steps) and "long" (4 steps), named in info."""
 
@@ -161,3 +180,15 @@ def test_evaluation_on_popgym_multitask_reports_every_task() -> None:
     metrics = evaluate(agent, factory, env.action_spec, "popgym-multitask", 3, 12, torch.device("cpu"), seed=0)
     for task in env.unwrapped.task_names:
         assert -1.0 <= metrics[f"eval/task/{task}/return"] <= 1.0
+
+
+def test_evaluation_on_aib_covers_the_split_and_reports_each_sign() -> None:
+    """20 evaluation envs on eval_out hold its 20 instances (11 inverted, 9 normal): one rollout each."""
+    cfg = apply_overrides(RunConfig(), ["model.d_model=8", "model.n_layers=1", "model.n_heads=2",
+                                        "model.encoder_hidden=8", "model.encoder_out=8", "model.head_hidden=8"])
+    env = make_env("aib/di", split="eval_out")
+    agent = make_agent(cfg, env.obs_spec, env.action_spec, 101, 101)
+    factory = functools.partial(make_env, "aib/di", split="eval_out")
+    metrics = evaluate(agent, factory, env.action_spec, "aib/di", 20, 20, torch.device("cpu"), seed=0)
+    assert metrics["eval/rollouts"] == 20 and metrics["eval/length"] == 100
+    assert {"eval/task/inverted/return", "eval/task/normal/return"} <= set(metrics)

@@ -30,9 +30,11 @@ register_env("crafter-instructions", "Crafter by instruction: complete k achieve
              "inventory, goal_format)", extra="crafter", factory=make_crafter_instructions)
 register_env_family("popgym/", make_popgym, "any POPGym env by class name, e.g. popgym/RepeatPreviousEasy "
                     "(kwargs: truncation_is_terminal)", extra="popgym")
-register_env_family("aib/", make_aib, "Actuator Inversion Benchmark: aib/di, aib/di-friction, aib/cartpole, "
-                    "aib/cheetah, aib/ball-in-cup, aib/walker, aib/walker2d, aib/hopper "
-                    "(kwargs: split, instance, observe_sign, observe_previous)", extra="aib")
+register_env_family("aib/", make_aib, "Actuator Inversion Benchmark as published: aib/di, aib/di-friction, "
+                    "aib/ode (no extra needed), aib/cartpole, aib/cheetah, aib/reacher-easy, aib/reacher-hard, "
+                    "aib/ball-in-cup, aib/walker, aib/walker2d, aib/hopper; env i of a vector keeps instance i of "
+                    "its split (kwargs: split=train|eval_in|eval_out, instance, observe_sign, observe_previous)",
+                    extra="aib")
 
 import icrl.testing  # noqa: E402,F401  (registers the testing-* envs)
 

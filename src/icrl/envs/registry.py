@@ -2,6 +2,7 @@
 
 A *family* (``register_env_family``) serves every name with a given prefix, e.g. ``popgym/RepeatPreviousEasy``;
 its factory receives the rest of the name. Any other name is tried as a gymnasium id (``CartPole-v1``, ...).
+A factory that declares a ``vector_index`` keyword also learns its env's position in a vector env.
 """
 
 from __future__ import annotations
@@ -48,11 +49,29 @@ def list_envs() -> list[tuple[str, str, str | None]]:
     return singles + [(f"{prefix}<name>", e.description, e.extra) for prefix, e in sorted(_FAMILIES.items())]
 
 
-def make_env(name: str, **kwargs) -> InContextEnv:
-    """Build env ``name`` with ``kwargs`` and wrap it for in-context learning."""
+def accepts_vector_index(factory: Callable[..., object]) -> bool:
+    """Whether ``factory`` takes a ``vector_index`` keyword (its position in a vector env)."""
+    try:
+        return "vector_index" in inspect.signature(factory).parameters
+    except (TypeError, ValueError):  # builtins and some C callables have no signature
+        return False
+
+
+def _index(factory: Callable[..., gym.Env], vector_index: int | None) -> dict[str, int]:
+    return {"vector_index": vector_index} if vector_index is not None and accepts_vector_index(factory) else {}
+
+
+def make_env(name: str, vector_index: int | None = None, **kwargs) -> InContextEnv:
+    """Build env ``name`` with ``kwargs`` and wrap it for in-context learning.
+
+    ``vector_index`` (the env's position in a vector env, set by ``icrl.rollout.make_vector_env``) reaches only
+    factories that declare that keyword: an env whose instance depends on its position (the AIB keeps instance
+    ``i`` in env i) uses it, every other env is built as if it were absent.
+    """
     for prefix, family in _FAMILIES.items():
         if name.startswith(prefix):
-            return wrap(family.factory(name[len(prefix):], **kwargs), env_name=name)
+            factory = family.factory
+            return wrap(factory(name[len(prefix):], **_index(factory, vector_index), **kwargs), env_name=name)
     entry = _REGISTRY.get(name)
     if entry is None:
         try:
@@ -65,4 +84,4 @@ def make_env(name: str, **kwargs) -> InContextEnv:
     unknown = [k for k in kwargs if k not in accepted and not has_var_kw]
     if unknown:
         raise ICRLError(f"env {name!r} does not accept {unknown}; accepted kwargs: {sorted(accepted)}.")
-    return wrap(entry.factory(**kwargs), env_name=name)
+    return wrap(entry.factory(**_index(entry.factory, vector_index), **kwargs), env_name=name)

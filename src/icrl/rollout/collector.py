@@ -8,6 +8,7 @@ and clears env i's memory on the next policy step (``reset`` mask). Collectors n
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -16,6 +17,7 @@ import numpy as np
 import torch
 
 from icrl.envs.interface import split_observation
+from icrl.envs.registry import accepts_vector_index
 from icrl.records import Trajectory
 from icrl.rollout.exploration import Exploration
 from icrl.spaces import ActionSpec, is_side_key
@@ -31,16 +33,23 @@ class RolloutStats:
     task: str | None = None  # ``info["task"]`` on the rollout's last step (multi-task envs), else None
 
 
-def make_vector_env(factory: Callable[[], gym.Env], num_envs: int, mode: str = "inline") -> gym.vector.VectorEnv:
-    """N copies of ``factory()`` as one gymnasium vector env with same-step autoreset.
+def make_vector_env(factory: Callable[..., gym.Env], num_envs: int, mode: str = "inline") -> gym.vector.VectorEnv:
+    """N envs from ``factory`` as one gymnasium vector env with same-step autoreset.
 
+    A factory that takes a ``vector_index`` keyword builds env i with ``vector_index=i``, so an env can depend on
+    its position (the AIB's env i keeps context instance i all run); ``icrl.envs.make_env`` takes it and passes
+    it on only to env factories that declare it. Other factories are called as ``factory()``.
     ``mode="inline"`` steps them in this process (cheap envs); ``"subprocess"`` uses ``AsyncVectorEnv``.
     """
     same_step = gym.vector.AutoresetMode.SAME_STEP
-    if mode == "inline":
-        venv = gym.vector.SyncVectorEnv([factory] * num_envs, autoreset_mode=same_step, copy=False)
+    if accepts_vector_index(factory):
+        factories = [functools.partial(factory, vector_index=i) for i in range(num_envs)]
     else:
-        venv = gym.vector.AsyncVectorEnv([factory] * num_envs, autoreset_mode=same_step, copy=False)
+        factories = [factory] * num_envs
+    if mode == "inline":
+        venv = gym.vector.SyncVectorEnv(factories, autoreset_mode=same_step, copy=False)
+    else:
+        venv = gym.vector.AsyncVectorEnv(factories, autoreset_mode=same_step, copy=False)
     return venv
 
 
