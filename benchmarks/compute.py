@@ -2,8 +2,9 @@
 and per-step rollout latency with the KV cache against context length.
 
 Every configuration runs in a fresh subprocess so that its peak memory (max RSS on CPU, peak allocated on
-CUDA) is its own. On a GPU the learner uses bf16 autocast and SDPA's flash kernels (``--compile`` adds
-``torch.compile``). Synthetic data: 8-dim observations, 4 discrete actions, full-length windows.
+CUDA) is its own. The learner's precision follows ``train.precision=auto`` (bf16 autocast on GPUs and on CPUs with
+native bf16, fp32 elsewhere; ``--precision`` forces one); ``--compile`` adds ``torch.compile``. Synthetic data:
+8-dim observations, 4 discrete actions, full-length windows.
 
     .venv/bin/python benchmarks/compute.py                       # CPU table (2 cores: a few minutes)
     .venv/bin/python benchmarks/compute.py --windows 128 512 --widths 128 --batch 8
@@ -51,9 +52,11 @@ def _peak_mb(device: torch.device) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
-def measure_update(window: int, width: int, batch: int, updates: int, compile_: bool) -> dict:
+def measure_update(window: int, width: int, batch: int, updates: int, compile_: bool, precision: str) -> dict:
+    from icrl.device import use_bf16
+
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    amp = device.type == "cuda" and torch.cuda.is_bf16_supported()
+    amp = use_bf16(device, precision)
     agent, learner = _agent_and_learner(window, width, batch, device, amp, compile_)
     data = _batch(window, batch, device)
     for _ in range(2):
@@ -108,6 +111,7 @@ def main() -> None:
     p.add_argument("--envs", type=int, default=24, help="parallel envs stepped per rollout step")
     p.add_argument("--steps", type=int, default=30, help="timed rollout steps at full context")
     p.add_argument("--compile", action="store_true", help="torch.compile the sequence model (GPU)")
+    p.add_argument("--precision", default="auto", choices=("auto", "bf16", "fp32"), help="the learner's precision")
     p.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child:
@@ -116,15 +120,19 @@ def main() -> None:
         result = measure_update(**spec) if kind == "update" else measure_step(**spec)
         print(json.dumps(result))
         return
-    device = "cuda " + torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu"
-    print(f"machine: torch {torch.__version__}, {torch.get_num_threads()} threads, {device}"
-          + (" (bf16 autocast, SDPA)" if torch.cuda.is_available() else " (fp32)"))
+    from icrl.device import use_bf16
+
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    name = "cuda " + torch.cuda.get_device_name() if device.type == "cuda" else "cpu"
+    bf16 = use_bf16(device, args.precision)
+    print(f"machine: torch {torch.__version__}, {torch.get_num_threads()} threads, {name}"
+          + (" (learner in bf16 autocast)" if bf16 else " (learner in fp32)"))
     print(f"\nlearner updates (batch {args.batch}, 3 layers, full windows; median of 3 x {args.updates} updates)")
     print(f"{'width':>6} {'window':>7} {'updates/s':>10} {'tokens/s':>10} {'peak MB':>9}")
     for width in args.widths:
         for window in args.windows:
             r = _run_child("update", window=window, width=width, batch=args.batch, updates=args.updates,
-                           compile_=args.compile)
+                           compile_=args.compile, precision=args.precision)
             if "error" in r:
                 print(f"{width:>6} {window:>7}  failed: {r['error']}")
                 continue

@@ -166,8 +166,9 @@ class _StateActionGammaMLP(nn.Module):
         extra = torch.cat([self.gamma_feature.expand(*lead, g, 1).to(actions.dtype),
                            actions.clamp(-0.999, 0.999)], dim=-1).reshape(n * g, -1)  # (N*G, 1 + A)
         from_state = first.shared(states, slice(0, d))  # (C, N, H)
-        from_rest = torch.baddbmm(first.bias, extra.unsqueeze(0).expand(self.members, -1, -1).to(from_state.dtype),
-                                  first.weight[:, d:].to(from_state.dtype))  # (C, N*G, H)
+        from_state = from_state + first.bias.to(from_state.dtype)  # the bias goes on the small part
+        from_rest = torch.bmm(extra.unsqueeze(0).expand(self.members, -1, -1).to(from_state.dtype),
+                              first.weight[:, d:].to(from_state.dtype))  # (C, N*G, H)
         h = (from_rest.view(self.members, n, g, -1) + from_state.unsqueeze(2)).view(self.members, n * g, -1)
         out = self.net.from_first(h)  # (C, N*G, out_dim)
         out = out.view(self.members, n, g, self.out_dim).transpose(0, 1)  # (N, C, G, out_dim)

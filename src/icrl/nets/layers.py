@@ -50,14 +50,15 @@ class SigmaReparamLinear(nn.Module):
         self.register_buffer("v", vh[0].clone())
 
     def sigma(self) -> torch.Tensor:
-        if self.training:
-            with torch.no_grad():
-                w = self.weight.float()
-                v = F.normalize(w.t() @ self.u, dim=0)
-                u = F.normalize(w @ v, dim=0)
-                self.u.copy_(u)
-                self.v.copy_(v)
-        return torch.einsum("o,oi,i->", self.u, self.weight, self.v)
+        """u^T W v, in fp32 even under autocast (a few matrix-vector products: bf16 would only add casts)."""
+        with torch.autocast(self.weight.device.type, enabled=False):
+            if self.training:
+                with torch.no_grad():
+                    v = F.normalize(torch.mv(self.weight.t(), self.u), dim=0)
+                    u = F.normalize(torch.mv(self.weight, v), dim=0)
+                    self.u.copy_(u)
+                    self.v.copy_(v)
+            return torch.dot(self.u, torch.mv(self.weight, self.v))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.linear(x, self.weight * (self.gamma / self.sigma()), self.bias)
