@@ -37,8 +37,12 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("envs", help="list the registered environments")
     b = sub.add_parser("bench", help="run a benchmark suite over seeds; resumable; writes tables and plots")
     b.add_argument("suite", nargs="?", help="suite name (see --list)")
-    b.add_argument("--list", action="store_true", help="list suites, tasks, budgets and expected wall time")
-    b.add_argument("--out", type=Path, default=None, help="results folder (default bench/<suite>)")
+    b.add_argument("--list", action="store_true", help="list suites, tasks, budgets and expected wall time "
+                                                         "(of one suite and budget when they are given)")
+    b.add_argument("--budget", default=None, help="a named budget of the suite (default: its first); aib: 'quick' "
+                                                  "(CPU-sized) or 'paper' (the published schedule)")
+    b.add_argument("--out", type=Path, default=None,
+                   help="results folder (default bench/<suite>, bench/<suite>-<budget> for other budgets)")
     b.add_argument("--seeds", type=int, default=None, help="seeds per task (default: the suite's)")
     b.add_argument("--first-seed", type=int, default=0,
                    help="number the seeds from here (e.g. --first-seed 3 --seeds 3: seeds 3-5 on a second machine)")
@@ -99,24 +103,46 @@ def _cmd_envs(_: argparse.Namespace) -> None:
     print(f"{'<gymnasium id>':<{width}}  any installed gymnasium env id, e.g. CartPole-v1, Pendulum-v1")
 
 
+def _list_suites(name: str | None, budget: str | None) -> None:
+    """Suites (or one), each at its budgets (or one): per task the budget in vector steps and env transitions,
+    the updates and the expected hours of one seed on this machine."""
+    from icrl.bench import SUITES, get_suite
+    from icrl.bench.suites import budgets
+
+    for suite_name in [name] if name else list(SUITES):
+        for budget_name in [budget] if budget else budgets(suite_name):
+            suite = get_suite(suite_name, budget_name)
+            extra = f" [needs icrl[{suite.extra}]]" if suite.extra else ""
+            label = suite.name if suite.budget == "default" else f"{suite.name} --budget {suite.budget}"
+            hours = [task.schedule()["hours"] for task in suite.tasks]
+            print(f"{label}: {suite.description}{extra}")
+            print(f"  {suite.seeds} seeds, about {suite.seeds * sum(hours):,.1f} h on 2 CPU cores (one job at a time; "
+                  f"{sum(hours):,.1f} h per seed); published: {suite.source}")
+            for how in dict.fromkeys(t.rate.how for t in suite.tasks if t.rate):
+                print(f"  hours from measured rates: {how}")
+            print(f"    {'task':<24} {'vector steps':>12} {'env transitions':>16} {'updates':>10} "
+                  f"{'hours/seed':>10}  splits")
+            for task in suite.tasks:
+                plan = task.schedule()
+                print(f"    {task.name:<24} {plan['vector_steps']:>12,} {plan['env_steps']:>16,} "
+                      f"{plan['updates']:>10,} {plan['hours']:>10.1f}  {', '.join(task.splits)}")
+            for note in dict.fromkeys(t.note for t in suite.tasks if t.note):
+                print(f"    {', '.join(t.name for t in suite.tasks if t.note == note)}: {note}")
+
+
 def _cmd_bench(args: argparse.Namespace) -> None:
     from icrl.bench import SUITES, collect_results, get_suite, run_suite, write_report
 
     if args.list or not args.suite:
-        for suite in SUITES.values():
-            extra = f" [needs icrl[{suite.extra}]]" if suite.extra else ""
-            print(f"{suite.name}: {suite.description}{extra}")
-            print(f"  {suite.seeds} seeds, about {suite.expected_minutes() / 60:.1f} h on 2 CPU cores (one job at a "
-                  f"time); published: {suite.source}")
-            for task in suite.tasks:
-                print(f"    {task.name:<32} {task.env_steps:>9,} env steps  splits: {', '.join(task.splits)}")
-                if task.note:
-                    print(f"      {task.note}")
+        if args.suite:
+            get_suite(args.suite, args.budget)  # an unknown name or budget: an error that lists them
+        _list_suites(args.suite, args.budget)
         return
-    suite = get_suite(args.suite)
+    suite = get_suite(args.suite, args.budget)
     if not args.budget_scale > 0:
         raise ConfigError(f"--budget-scale={args.budget_scale} must be > 0.")
-    out = args.out or Path("bench") / suite.name
+    default_out = suite.name if suite.budget == SUITES[suite.name].budget else f"{suite.name}-{suite.budget}"
+    out = args.out or Path("bench") / default_out
     outcome = run_suite(suite, out, seeds=args.seeds, tasks=args.tasks, jobs=args.jobs,
                         epochs_scale=args.budget_scale, overrides=args.overrides, first_seed=args.first_seed)
     results = collect_results(suite, out)  # this call's runs and every run finished earlier in the folder

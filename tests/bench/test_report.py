@@ -78,7 +78,8 @@ def test_summary_and_csv_contents() -> None:
     assert "a: not the method." in text and "never run" not in text  # notes of the tasks in the table only
     rows = list(csv.DictReader(io.StringIO(results_csv(results))))
     assert len(rows) == 6 and rows[0] == {"task": "a", "seed": "0", "split": "train", "score": "60",
-                                          "env_steps": "100", "budget_scale": "1.0"}
+                                          "env_steps": "100", "budget_scale": "1.0", "budget": "default",
+                                          "vector_steps": "", "updates": "", "score_sampled": ""}
 
 
 def test_registered_suites_are_consistent() -> None:

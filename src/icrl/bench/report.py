@@ -39,29 +39,41 @@ def interquartile_mean(values: Sequence[float]) -> float:
 
 
 def per_task_table(suite: Suite, results: Sequence[RunResult]) -> list[dict]:
-    """One row per (task, split) with results: mean, standard error, seeds and the published figure."""
+    """One row per (task, split) with results: mean, standard error, seeds and the published figure (None where
+    the task does not run the published schedule), plus (mean, se) of the sampled-action scores ("sampled", None
+    if none) and of each per-task score, e.g. per AIB sign ("per_task": name -> (mean, se))."""
     rows = []
     for task in suite.tasks:
         for split in task.splits:
-            scores = [r.scores[split] for r in results if r.task == task.name and split in r.scores]
-            if not scores:
+            runs = [r for r in results if r.task == task.name and split in r.scores]
+            if not runs:
                 continue
-            mean, se = mean_se(scores)
-            rows.append({"task": task.name, "split": split, "mean": mean, "se": se, "seeds": len(scores),
-                         "published": task.published.get(split)})
+            mean, se = mean_se([r.scores[split] for r in runs])
+            sampled = [r.sampled[split] for r in runs if split in r.sampled]
+            names = sorted({k for r in runs for k in r.per_task.get(split, {})})
+            per_task = {k: mean_se([r.per_task[split][k] for r in runs if k in r.per_task.get(split, {})])
+                        for k in names}
+            rows.append({"task": task.name, "split": split, "mean": mean, "se": se, "seeds": len(runs),
+                         "published": task.published.get(split) if task.published_budget else None,
+                         "sampled": mean_se(sampled) if sampled else None, "per_task": per_task})
     return rows
 
 
 def aggregates(suite: Suite, results: Sequence[RunResult]) -> dict[str, float]:
-    """Suite-level figures: normalised IQM per split ("iqm") or mean/median over tasks ("mean-median")."""
+    """Suite-level figures: normalised IQM per split ("iqm") or mean/median over tasks ("mean-median").
+
+    IQM: one aggregate per task group, ``iqm/<split>`` for the method's tasks, ``iqm-<group>/<split>`` for
+    another group (e.g. the AIB's feed-forward encoder, ``iqm-ff``).
+    """
     if suite.aggregate == "iqm":
         out = {}
-        normalisers = {t.name: t.normaliser for t in suite.tasks if t.normaliser}
-        for split in dict.fromkeys(s for t in suite.tasks for s in t.splits):
-            values = [r.scores[split] / normalisers[r.task] for r in results
-                      if r.task in normalisers and split in r.scores]
-            if values:
-                out[f"iqm/{split}"] = interquartile_mean(values)
+        for group in dict.fromkeys(t.group for t in suite.tasks):
+            normalisers = {t.name: t.normaliser for t in suite.tasks if t.normaliser and t.group == group}
+            for split in dict.fromkeys(s for t in suite.tasks for s in t.splits):
+                values = [r.scores[split] / normalisers[r.task] for r in results
+                          if r.task in normalisers and split in r.scores]
+                if values:
+                    out[f"iqm-{group}/{split}" if group else f"iqm/{split}"] = interquartile_mean(values)
         return out
     if suite.aggregate == "mean-median":
         task_means = [row["mean"] for row in per_task_table(suite, results) if row["split"] == "train"]
@@ -75,9 +87,14 @@ def _fmt(value: float | None) -> str:
     return f"{value:.3g}" if abs(value) < 10 else f"{value:.1f}"
 
 
-def summary_markdown(suite: Suite, results: Sequence[RunResult]) -> str:
+def _fmt_se(pair: tuple[float, float] | None) -> str:
+    return "-" if pair is None else f"{_fmt(pair[0])} +- {_fmt(pair[1])}"
+
+
+def _banners(suite: Suite, results: Sequence[RunResult]) -> list[str]:
+    """What makes the table's runs differ from the suite's budget: scale, changed settings, reduced schedule."""
     scales = sorted({r.budget_scale for r in results})
-    lines = [f"# {suite.name}: {suite.description}", ""]
+    lines = []
     if any(s < 1 for s in scales):
         lines += [f"**Not comparable with the published figures: budget scale {', '.join(map(str, scales))} "
                   "of the published env-step budget.**", ""]
@@ -87,34 +104,84 @@ def summary_markdown(suite: Suite, results: Sequence[RunResult]) -> str:
     for changed in sorted({r.overrides for r in results if r.overrides}):
         lines += [f"**Settings changed from the suite's: `{' '.join(changed)}`** "
                   f"({sum(r.overrides == changed for r in results)} of {len(results)} runs).", ""]
-    lines += [f"Published figures: {suite.source}. Ours: mean +- standard error over seeds; each seed scores the "
-              "better of its last two checkpoints.", "",
-              "| task | split | env steps | ours | seeds | published |", "|---|---|---|---|---|---|"]
+    reduced = sorted({r.task for r in results} & {t.name for t in suite.tasks if not t.published_budget})
+    if reduced and any(t.published for t in suite.tasks if t.name in reduced):
+        lines += [f"**Budget `{suite.budget}`: a reduced schedule, not the published one, so the published "
+                  f"figures are not shown beside {', '.join(reduced)}** (they stand beside the published schedule "
+                  "only; `icrl bench --list` shows each suite's budgets).", ""]
+    return lines
+
+
+def _table(suite: Suite, results: Sequence[RunResult]) -> list[str]:
+    """The per-task table; the vector-steps, sampled and per-task columns only where some run has them."""
+    rows = per_task_table(suite, results)
+    names = sorted({k for row in rows for k in row["per_task"]})
     spans: dict[str, set[int]] = {}
+    vector: dict[str, set[int]] = {}
     for r in results:
         spans.setdefault(r.task, set()).add(r.env_steps)
-    steps = {task: "-".join(f"{n:,}" for n in sorted({min(s), max(s)})) for task, s in spans.items()}
-    for row in per_task_table(suite, results):
-        lines.append(f"| {row['task']} | {row['split']} | {steps[row['task']]} | {_fmt(row['mean'])} +- "
-                     f"{_fmt(row['se'])} | {row['seeds']} | {_fmt(row['published'])} |")
+        vector.setdefault(r.task, set()).add(r.vector_steps)
+    show_vector = any(r.vector_steps for r in results)
+    show_sampled = any(row["sampled"] for row in rows)
+
+    def span(values: set[int]) -> str:
+        return "-".join(f"{n:,}" for n in sorted({min(values), max(values)}))
+
+    head = ["task", "split", "env steps"] + (["vector steps"] if show_vector else []) + ["ours"]
+    head += (["sampled"] if show_sampled else []) + names + ["seeds", "published"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for row in rows:
+        cells = [row["task"], row["split"], span(spans[row["task"]])]
+        cells += [span(vector[row["task"]])] if show_vector else []
+        cells += [_fmt_se((row["mean"], row["se"]))] + ([_fmt_se(row["sampled"])] if show_sampled else [])
+        cells += [_fmt_se(row["per_task"].get(k)) for k in names] + [str(row["seeds"]), _fmt(row["published"])]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def summary_markdown(suite: Suite, results: Sequence[RunResult]) -> str:
+    title = suite.name if suite.budget == "default" else f"{suite.name} (budget {suite.budget})"
+    lines = [f"# {title}: {suite.description}", ""] + _banners(suite, results)
+    lines += [f"Published figures: {suite.source}. Ours: mean +- standard error over seeds; each seed scores the "
+              "better of its last two checkpoints"
+              + (" (greedy actions where the task evaluates greedily); 'sampled': the last checkpoint with sampled "
+                 "actions" if any(r.sampled for r in results) else "")
+              + ("; per-task columns (e.g. the AIB's signs): the better checkpoint's score on the instances of that "
+                 "task" if any(r.per_task for r in results) else "") + ".", ""]
+    lines += _table(suite, results)
+    present = {r.task for r in results}
     for task in suite.tasks:
-        if task.note and task.name in steps:
+        if task.note and task.name in present:
             lines += ["", f"{task.name}: {task.note}."]
     agg = aggregates(suite, results)
     if agg:
-        published = PUBLISHED_AGGREGATES.get(suite.name, {})
+        comparable = all(t.published_budget for t in suite.tasks if t.name in present)
+        published = PUBLISHED_AGGREGATES.get(suite.name, {}) if comparable else {}
         lines += ["", "| aggregate | ours | published |", "|---|---|---|"]
         lines += [f"| {k} | {_fmt(v)} | {_fmt(published.get(k))} |" for k, v in agg.items()]
     return "\n".join(lines) + "\n"
 
 
+RESULT_COLUMNS = ["task", "seed", "split", "score", "env_steps", "budget_scale", "budget", "vector_steps", "updates",
+                  "score_sampled"]  # then score_<name> per task name, e.g. score_inverted, score_normal (AIB signs)
+
+
 def results_csv(results: Sequence[RunResult]) -> str:
+    """One row per (seed, split); empty cells where a run has no such figure."""
+    names = sorted({k for r in results for per in r.per_task.values() for k in per})
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["task", "seed", "split", "score", "env_steps", "budget_scale"])
+    writer.writerow(RESULT_COLUMNS + [f"score_{k}" for k in names])
+
+    def fmt(value: float | None) -> str:
+        return "" if value is None else f"{value:.6g}"
+
     for r in results:
         for split, score in r.scores.items():
-            writer.writerow([r.task, r.seed, split, f"{score:.6g}", r.env_steps, r.budget_scale])
+            per = r.per_task.get(split, {})
+            writer.writerow([r.task, r.seed, split, fmt(score), r.env_steps, r.budget_scale, r.budget,
+                             r.vector_steps or "", r.updates or "", fmt(r.sampled.get(split))]
+                            + [fmt(per.get(k)) for k in names])
     return buf.getvalue()
 
 

@@ -4,11 +4,17 @@
 records the epochs of the requested budget and the same extra overrides; anything else is trained (resuming its
 checkpoints, so an interrupted suite, or a quick ``--budget-scale`` run grown to the full budget, continues where
 it stopped) and then scored. Scoring follows the AIB protocol: each split is evaluated at the last two
-checkpoints and the better one counts.
+checkpoints and the better one counts (with the run's own evaluation actions: greedy for the AIB); tasks with
+``score_sampled`` also evaluate the last checkpoint with sampled actions, reported beside. Every scoring
+evaluation is a row of the run's ``score_evals.csv`` (split, checkpoint, actions, score and the per-task scores
+of envs that name their task, e.g. the AIB's ``task/inverted`` and ``task/normal``); an interrupted scoring
+resumes from it, and ``scores_from_evals`` turns its rows into the run's scores.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import threading
@@ -25,9 +31,10 @@ from icrl.errors import ConfigError
 from icrl.fsutil import atomic_write_text
 from icrl.train import checkpoint as ckpt
 from icrl.train import evaluate_run, train
-from icrl.train.rundir import checkpoint_dir
+from icrl.train.rundir import checkpoint_dir, load_config
 
 SCORE_FILE = "score.json"
+EVALS_FILE = "score_evals.csv"
 
 
 @dataclass(frozen=True)
@@ -39,6 +46,11 @@ class RunResult:
     budget_scale: float
     run_dir: Path
     overrides: tuple[str, ...] = ()  # settings changed from the suite's (``icrl bench SUITE key=value``)
+    budget: str = "default"  # the suite's budget the run belongs to (``--budget``)
+    sampled: dict[str, float] = field(default_factory=dict)  # split -> score with sampled actions (last checkpoint)
+    per_task: dict[str, dict[str, float]] = field(default_factory=dict)  # split -> task name (e.g. sign) -> score
+    vector_steps: int = 0  # steps of the train env vector (0: not recorded)
+    updates: int = 0  # gradient updates (0: not recorded)
 
 
 @dataclass
@@ -59,50 +71,138 @@ def read_score(run_dir: Path) -> dict | None:
 
 
 def _result(data: dict, run_dir: Path) -> RunResult:
-    return RunResult(data["task"], int(data["seed"]), {k: float(v) for k, v in data["scores"].items()},
-                     int(data["env_steps"]), float(data["budget_scale"]), run_dir, tuple(data.get("overrides", ())))
+    def floats(d: dict) -> dict[str, float]:
+        return {k: float(v) for k, v in d.items()}
+
+    return RunResult(data["task"], int(data["seed"]), floats(data["scores"]), int(data["env_steps"]),
+                     float(data["budget_scale"]), run_dir, tuple(data.get("overrides", ())),
+                     data.get("budget", "default"), floats(data.get("sampled", {})),
+                     {split: floats(v) for split, v in data.get("per_task", {}).items()},
+                     int(data.get("vector_steps", 0)), int(data.get("updates", 0)))
+
+
+def _budget_of(data: dict, suite_name: str) -> str:
+    """The budget a ``score.json`` records; older ones, from before budgets, ran the suite's default budget."""
+    return data.get("budget") or get_suite(suite_name).budget
 
 
 def collect_results(suite: Suite, out: Path) -> list[RunResult]:
-    """Every scored run of ``suite`` under ``out`` (all tasks and seeds), in suite order, for the report."""
+    """Every scored run of ``suite`` at its budget under ``out`` (all tasks and seeds), in suite order."""
     found = []
     for task in suite.tasks:
         seeds = sorted((p for p in (Path(out) / task.name).glob("seed_*") if p.name[5:].isdigit()),
                        key=lambda p: int(p.name[5:]))
-        found += [_result(data, p) for p in seeds if (data := read_score(p)) is not None]
+        found += [_result({**data, "budget": suite.budget}, p) for p in seeds
+                  if (data := read_score(p)) is not None and _budget_of(data, suite.name) == suite.budget]
     return found
 
 
-def score_run(task: BenchTask, run_dir: Path) -> dict[str, dict[str, float]]:
-    """split -> {checkpoint name: score} for the last two checkpoints of a finished run."""
+def read_evals(run_dir: Path) -> list[dict]:
+    """The rows of a run's ``score_evals.csv`` (numbers as floats, empty cells left out); [] if none."""
+    try:
+        text = (Path(run_dir) / EVALS_FILE).read_text()
+    except OSError:
+        return []
+    keys = ("split", "checkpoint", "actions")
+    return [{k: v if k in keys else float(v) for k, v in row.items() if v not in ("", None)}
+            for row in csv.DictReader(io.StringIO(text))]
+
+
+def _write_evals(run_dir: Path, rows: list[dict]) -> None:
+    columns = ["split", "checkpoint", "actions", "score"]
+    columns += sorted({k for r in rows for k in r} - set(columns))
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_text(Path(run_dir) / EVALS_FILE, buf.getvalue())
+
+
+def _evaluate(task: BenchTask, run_dir: Path, split: str, checkpoint: str, actions: str) -> dict:
+    """One scoring evaluation: the score and, for envs that name their task, ``task/<name>`` scores."""
+    overrides = task.split_overrides(split) + [f"explore.sample_eval={str(actions == 'sampled').lower()}"]
+    metrics = evaluate_run(run_dir, episodes=task.eval_episodes, overrides=overrides, checkpoint=checkpoint)
+    row = {"split": split, "checkpoint": checkpoint, "actions": actions,
+           "score": task.score_scale * metrics[f"eval/{task.metric}"]}
+    for key, value in metrics.items():
+        parts = key.split("/")
+        if len(parts) == 4 and parts[:2] == ["eval", "task"] and parts[3] == task.metric:
+            row[f"task/{parts[2]}"] = task.score_scale * value
+    return row
+
+
+def evaluate_checkpoints(task: BenchTask, run_dir: Path) -> tuple[list[dict], str]:
+    """Scoring evaluations of a finished run (those already in ``score_evals.csv`` are reused) and the run's own
+    evaluation actions ("greedy" or "sampled"): each split at the last two checkpoints with those actions, and with
+    ``task.score_sampled`` the last checkpoint once more with sampled actions."""
     names = ckpt.list_checkpoints(checkpoint_dir(run_dir))[-2:]
     if not names:
         raise ConfigError(f"{run_dir} has no checkpoint to score; train it first.")
-    return {split: {name: task.score_scale * evaluate_run(run_dir, episodes=task.eval_episodes,
-                                                          overrides=task.split_overrides(split),
-                                                          checkpoint=name)[f"eval/{task.metric}"]
-                    for name in names}
-            for split in task.splits}
+    main = "sampled" if load_config(run_dir).explore.sample_eval else "greedy"
+    wanted = [(split, name, main) for split in task.splits for name in names]
+    if task.score_sampled and main == "greedy":
+        wanted += [(split, names[-1], "sampled") for split in task.splits]
+    done = {(r["split"], r["checkpoint"], r["actions"]): r for r in read_evals(run_dir)}
+    for key in wanted:
+        if key not in done:
+            done[key] = _evaluate(task, run_dir, *key)
+            _write_evals(run_dir, list(done.values()))  # an interrupted scoring resumes here
+    return [done[key] for key in wanted], main
+
+
+def scores_from_evals(rows: list[dict], main: str = "greedy") -> dict[str, dict]:
+    """A run's scores from its scoring evaluations, the published way (AIB: Benad et al. 2026).
+
+    Per split: ``scores`` the better of the last two checkpoints' ``main`` evaluations (checkpoint names sort by
+    age), ``checkpoints`` both of them, ``chosen`` the better one's name, ``per_task`` its per-task scores (the
+    split's score is their mix over the split's instances), and ``sampled`` the latest checkpoint's score with
+    sampled actions where one was evaluated (and ``main`` is not already sampling).
+    """
+    out: dict[str, dict] = {"scores": {}, "checkpoints": {}, "chosen": {}, "per_task": {}, "sampled": {}}
+    for split in dict.fromkeys(r["split"] for r in rows):
+        last_two = sorted((r for r in rows if r["split"] == split and r["actions"] == main),
+                          key=lambda r: r["checkpoint"])[-2:]
+        if not last_two:
+            continue
+        best = max(reversed(last_two), key=lambda r: r["score"])  # a tie goes to the later checkpoint
+        out["scores"][split] = best["score"]
+        out["checkpoints"][split] = {r["checkpoint"]: r["score"] for r in last_two}
+        out["chosen"][split] = best["checkpoint"]
+        out["per_task"][split] = {k[5:]: v for k, v in best.items() if k.startswith("task/")}
+        sampled = sorted((r for r in rows if r["split"] == split and r["actions"] == "sampled"),
+                         key=lambda r: r["checkpoint"])
+        if sampled and main != "sampled":
+            out["sampled"][split] = sampled[-1]["score"]
+    return out
+
+
+def score_run(task: BenchTask, run_dir: Path) -> dict[str, dict]:
+    """Evaluate a finished run's last two checkpoints (see ``evaluate_checkpoints``) and score it
+    (``scores_from_evals``)."""
+    rows, main = evaluate_checkpoints(task, run_dir)
+    return {**scores_from_evals(rows, main), "actions": main}
 
 
 def run_one(suite_name: str, task_name: str, seed: int, out: Path, scale: float, threads: int,
-            progress: str, overrides: tuple[str, ...] = ()) -> dict:
+            progress: str, overrides: tuple[str, ...] = (), budget: str | None = None) -> dict:
     """Train (or resume) and score one seed of one task; returns what ``score.json`` holds.
 
     A run finished with other ``overrides`` goes to ``train``, which refuses its different config by name.
     """
-    task = get_suite(suite_name).task(task_name)
+    suite = get_suite(suite_name, budget)
+    task = suite.task(task_name)
     run_dir = run_dir_of(out, task_name, seed)
     cfg = task.config(seed, scale, threads, overrides)
     done = read_score(run_dir)
-    if done is not None and done.get("epochs") == cfg.train.epochs and done.get("overrides", []) == list(overrides):
+    if (done is not None and done.get("epochs") == cfg.train.epochs and done.get("overrides", []) == list(overrides)
+            and _budget_of(done, suite_name) == suite.budget):
         return done
     train(cfg, run_dir, progress=progress, label=f"{task_name} s{seed}")
-    per_checkpoint = score_run(task, run_dir)
-    data = {"task": task_name, "seed": seed, "epochs": cfg.train.epochs,
+    data = {"task": task_name, "seed": seed, "epochs": cfg.train.epochs, "budget": suite.budget,
             "env_steps": cfg.train.epochs * task.steps_per_epoch(), "budget_scale": scale,
-            "scores": {split: max(values.values()) for split, values in per_checkpoint.items()},
-            "checkpoints": per_checkpoint, "overrides": list(overrides)}
+            "vector_steps": cfg.train.epochs * cfg.train.steps_per_epoch,
+            "updates": cfg.train.epochs * cfg.train.updates_per_epoch, **score_run(task, run_dir),
+            "overrides": list(overrides)}
     atomic_write_text(run_dir / SCORE_FILE, json.dumps(data, indent=2, sort_keys=True))
     return data
 
@@ -158,7 +258,8 @@ def run_suite(suite: Suite, out: Path, seeds: int | None = None, tasks: list[str
             outcome.failures.append(f"{name} seed_{seed}: {type(err).__name__}: {err}")
             traceback.print_exc()
 
-    args = [(suite.name, name, seed, Path(out), epochs_scale, threads, progress, overrides) for name, seed in work]
+    args = [(suite.name, name, seed, Path(out), epochs_scale, threads, progress, overrides, suite.budget)
+            for name, seed in work]
     if jobs == 1:
         for a in args:
             record(a[1], a[2], lambda a=a: run_one(*a))
