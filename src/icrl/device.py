@@ -75,6 +75,16 @@ def use_bf16(device: torch.device, precision: str = "auto") -> bool:
     return device.type == "cpu" and cpu_has_native_bf16()
 
 
+def flush_denormals() -> bool:
+    """Treat subnormal floats (|x| < 1.2e-38) as zero on this CPU thread (FTZ/DAZ); False where unsupported.
+
+    Adam's second-moment estimates of tiny gradients fall into the subnormal range, and x86 CPUs compute on
+    subnormals through microcode, ~100x slower: with the AIB paper budget's networks one update took 4.6 s of CPU
+    time instead of 0.27 s. Values that small carry no information for training.
+    """
+    return torch.set_flush_denormal(True)
+
+
 def pick_device(name: str = "auto", threads: int = 0, precision: str = "auto") -> DeviceSetup:
     """``auto`` picks CUDA when present, else CPU; the learner's precision follows ``use_bf16``."""
     tune_cpu_allocator()
@@ -85,6 +95,8 @@ def pick_device(name: str = "auto", threads: int = 0, precision: str = "auto") -
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError("train.device asks for CUDA but torch sees no GPU; use train.device=cpu or auto.")
     device = torch.device(name)
+    if device.type == "cpu":
+        flush_denormals()
     if device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
