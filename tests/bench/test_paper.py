@@ -201,20 +201,22 @@ def test_a_named_budget_runs_scores_per_sign_and_reports(tmp_path: Path, monkeyp
 
     monkeypatch.setattr(runner_mod, "evaluate_run", fake_evaluate_run)
     monkeypatch.chdir(tmp_path)
-    assert cli_main(["bench", "tiny", "--budget", "big"]) == 0
+    assert cli_main(["bench", "tiny", "--budget", "big", "train.steps_per_epoch=6"]) == 0
     run = tmp_path / "bench" / "tiny-big" / "remember" / "seed_0"
     score = json.loads((run / "score.json").read_text())
-    assert score["budget"] == "big" and score["epochs"] == 2 and score["vector_steps"] == 24
+    assert score["budget"] == "big" and score["epochs"] == 2  # the budget's 96 env steps at 4 x 12 per epoch
+    assert (score["vector_steps"], score["env_steps"]) == (12, 48)  # what ran: 2 epochs of 6 steps of 4 envs
     assert score["scores"] == {"train": 0.75} and score["chosen"] == {"train": "ckpt_000001"}
     assert score["sampled"] == {"train": 0.25} and score["per_task"] == {"train": {"inverted": 0.65, "normal": 0.9}}
     assert sorted(calls) == [("ckpt_000000", False), ("ckpt_000001", False), ("ckpt_000001", True)]
     assert len(read_evals(run)) == 3
     rows = list(csv.DictReader((tmp_path / "bench" / "tiny-big" / "results.csv").open()))
     assert rows[0]["score_inverted"] == "0.65" and rows[0]["budget"] == "big"
-    assert "| remember | train | 96 | 24 | 0.75 +- 0 | 0.25 +- 0 | 0.65 +- 0 | 0.9 +- 0 | 1 | 1 |" in (
+    assert "| remember | train | 48 | 12 | 0.75 +- 0 | 0.25 +- 0 | 0.65 +- 0 | 0.9 +- 0 | 1 | 1 |" in (
         tmp_path / "bench" / "tiny-big" / "summary.md").read_text()
     calls.clear()
-    assert cli_main(["bench", "tiny", "--budget", "big"]) == 0 and calls == []  # finished: nothing evaluated again
+    assert cli_main(["bench", "tiny", "--budget", "big", "train.steps_per_epoch=6"]) == 0
+    assert calls == []  # finished: nothing trained or evaluated again
     assert cli_main(["bench", "tiny"]) == 0  # the default budget: its own folder, its own table
     assert (tmp_path / "bench" / "tiny" / "remember" / "seed_0" / "score.json").exists()
     assert "| - |" in (tmp_path / "bench" / "tiny" / "summary.md").read_text()  # reduced: no published figure

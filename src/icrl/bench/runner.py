@@ -199,7 +199,7 @@ def run_one(suite_name: str, task_name: str, seed: int, out: Path, scale: float,
         return done
     train(cfg, run_dir, progress=progress, label=f"{task_name} s{seed}")
     data = {"task": task_name, "seed": seed, "epochs": cfg.train.epochs, "budget": suite.budget,
-            "env_steps": cfg.train.epochs * task.steps_per_epoch(), "budget_scale": scale,
+            "env_steps": cfg.train.epochs * cfg.train.steps_per_epoch * cfg.env.num_envs, "budget_scale": scale,
             "vector_steps": cfg.train.epochs * cfg.train.steps_per_epoch,
             "updates": cfg.train.epochs * cfg.train.updates_per_epoch, **score_run(task, run_dir),
             "overrides": list(overrides)}

@@ -233,16 +233,33 @@ _PAPER_FF = ("model.sequence=feedforward", "model.n_layers=1")
 _PAPER_FF_NOTE = ("the baseline script's default trajectory encoder (feed-forward, no memory); the published "
                   "figure's encoder is not determinable")
 
-# Wall time on this 2-core machine (2 torch threads), measured by benchmarks/paper_rates.py (one epoch of each
-# task's paper settings with fewer steps and updates; see its docstring) on 2026-XX-XX, while other developers used
-# the same CPU: approximate. Evaluation rollouts are counted at the collection rate.
-# Seconds per update of the DI shape (24 windows of 24 steps, Transformer): the learner is being sped up, so this
-# figure is the one to update (ODE and DI-Friction share it).
-DI_UPDATE_S = 1.0
-_HOW = "benchmarks/paper_rates.py, 2 threads on the shared 2-core CPU (approximate)"
-PAPER_RATES: dict[str, Rate] = {
-    "di": Rate(DI_UPDATE_S, 0.01, _HOW),
-}
+# Wall time on this 2-core machine (train.threads=2), measured 2026-12-07 by benchmarks/paper_rates.py: each task's
+# paper settings, 300 vector steps collected, then 3 x 4 to 3 x 10 timed updates (medians). Other developers share
+# these 2 cores: while they ran, updates took 3-4x and vector steps up to 50x as long (OpenMP threads competing for
+# the cores); the figures below are from quiet periods, so the hours are a lower bound, approximate.
+# Seconds per update of the DI shape (24 windows of 24 steps, Transformer 3 x 256): the learner is being sped up,
+# so this is the figure to update; DI-Friction and ODE (not measured: its env is not merged yet) share it.
+DI_UPDATE_S = 0.28  # 3.5 updates/s (quiet; 0.36 s at load 3)
+DI_FF_UPDATE_S = 0.165  # the DI shape with the feed-forward encoder
+# 24 windows of 128 steps, Transformer: walker 1.99, ball-in-cup 1.83, walker2d 1.55, hopper 1.59, cheetah 1.72 (its
+# one quiet repeat); cartpole was only measured in busy periods (7.5, one repeat 0.97)
+MUJOCO_UPDATE_S = 1.7
+MUJOCO_FF_UPDATE_S = 1.25  # the same with the feed-forward encoder: cartpole-ff 1.21, walker-ff 1.27
+# Seconds per vector step (20 envs and the policy's inference) with the Transformer; the feed-forward tasks are
+# given the same (measured lower: DI-ff 0.0023, cartpole-ff 0.0054, walker-ff 0.0100; a small share of the hours).
+_STEP_S = {"di": 0.0062, "di-friction": 0.0062, "ode": 0.0062, "cartpole": 0.010, "cheetah": 0.008,
+           "reacher-easy": 0.010, "reacher-hard": 0.010, "ball-in-cup": 0.014, "walker": 0.013, "walker2d": 0.017,
+           "hopper": 0.012}  # ODE and Reacher not measured (envs not merged yet): the DI's and Cartpole's figures
+_HOW = "benchmarks/paper_rates.py on 2026-12-07, 2 threads, quiet periods of a shared 2-core CPU (approximate)"
+
+
+def _rate(task: str) -> Rate:
+    base = task.removesuffix("-ff")
+    short = base in ("di", "di-friction", "ode")
+    if task.endswith("-ff"):
+        return Rate(DI_FF_UPDATE_S if short else MUJOCO_FF_UPDATE_S, _STEP_S[base], _HOW)
+    return Rate(DI_UPDATE_S if short else MUJOCO_UPDATE_S, _STEP_S[base], _HOW)
+
 
 # name, T (vector steps), context (max_seq_len), episode steps, published AER (paper v1), normaliser
 _PAPER_TASKS = (("di", 100_000, 24, 100, {"train": 66.0}, 100.0),
@@ -263,7 +280,7 @@ def _paper(name: str, vector_steps: int, context: int, horizon: int, published: 
     overrides = _PAPER + (f"model.max_seq_len={context}", f"replay.capacity_steps={15_000 * horizon}")
     task = f"{name}-ff" if ff else name
     return BenchTask(task, f"aib/{name}", 20 * vector_steps, overrides + (_PAPER_FF if ff else ()), _AIB_SPLITS,
-                     published, normaliser, 100, rate=PAPER_RATES.get(task), horizon=horizon, score_sampled=True,
+                     published, normaliser, 100, rate=_rate(task), horizon=horizon, score_sampled=True,
                      group="ff" if ff else "", note=_PAPER_FF_NOTE if ff else "")
 
 
