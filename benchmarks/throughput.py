@@ -42,8 +42,9 @@ def update_flops(parts) -> float:
     return float(counter.get_total_flops())
 
 
-def matmul_peak(dtype: torch.dtype, device: torch.device, size: int = 2048, repeats: int = 5) -> float:
-    """Measured FLOP/s of a square matmul in ``dtype``: this machine's practical peak for the learner's matmuls."""
+def matmul_peak(dtype: torch.dtype, device: torch.device, size: int = 3072, repeats: int = 10) -> float:
+    """Best FLOP/s of a square matmul in ``dtype`` over ``repeats``: this machine's practical peak for the learner's
+    matmuls (the best, since single bf16 timings on our shared CPU varied 2-3x from run to run)."""
     a, b = (torch.randn(size, size, device=device).to(dtype) for _ in range(2))
     a @ b
     best = 0.0

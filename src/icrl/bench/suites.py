@@ -233,24 +233,25 @@ _PAPER_FF = ("model.sequence=feedforward", "model.n_layers=1")
 _PAPER_FF_NOTE = ("the baseline script's default trajectory encoder (feed-forward, no memory); the published "
                   "figure's encoder is not determinable")
 
-# Wall time on this 2-core machine (train.threads=2), measured 2026-12-07 by benchmarks/paper_rates.py: each task's
-# paper settings, 300 vector steps collected, then 3 x 4 to 3 x 10 timed updates (medians). Other developers share
-# these 2 cores: while they ran, updates took 3-4x and vector steps up to 50x as long (OpenMP threads competing for
-# the cores); the figures below are from quiet periods, so the hours are a lower bound, approximate.
-# Seconds per update of the DI shape (24 windows of 24 steps, Transformer 3 x 256): the learner is being sped up,
-# so this is the figure to update; DI-Friction and ODE (not measured: its env is not merged yet) share it.
-DI_UPDATE_S = 0.28  # 3.5 updates/s (quiet; 0.36 s at load 3)
-DI_FF_UPDATE_S = 0.165  # the DI shape with the feed-forward encoder
+# Wall time on this 2-core machine (train.threads=2). The DI figures come from the first epoch of a real paper-budget
+# run of `di` (2026-12-07, after the learner's bf16 / subnormal-flush changes: time/update and time/collect of its
+# metrics.jsonl; throughput.py at that shape gave 11.9 updates/s). The others were measured earlier the same day by
+# benchmarks/paper_rates.py BEFORE subnormal floats were flushed to zero (icrl.device.flush_denormals), which made
+# the DI update 3.3x slower, so they overstate the hours (likely 2-3x): re-measure them with paper_rates.py on a
+# quiet machine. Other developers shared these 2 cores while they ran: approximate figures.
+DI_UPDATE_S = 0.106  # 9.4 updates/s in the run (24 windows of 24 steps, Transformer 3 x 256); DI-Friction, ODE alike
+DI_FF_UPDATE_S = 0.165  # the DI shape with the feed-forward encoder (before the subnormal flush)
 # 24 windows of 128 steps, Transformer: walker 1.99, ball-in-cup 1.83, walker2d 1.55, hopper 1.59, cheetah 1.72 (its
-# one quiet repeat); cartpole was only measured in busy periods (7.5, one repeat 0.97)
+# one quiet repeat); cartpole was only measured in busy periods (7.5, one repeat 0.97); all before the subnormal flush
 MUJOCO_UPDATE_S = 1.7
 MUJOCO_FF_UPDATE_S = 1.25  # the same with the feed-forward encoder: cartpole-ff 1.21, walker-ff 1.27
 # Seconds per vector step (20 envs and the policy's inference) with the Transformer; the feed-forward tasks are
 # given the same (measured lower: DI-ff 0.0023, cartpole-ff 0.0054, walker-ff 0.0100; a small share of the hours).
-_STEP_S = {"di": 0.0062, "di-friction": 0.0062, "ode": 0.0062, "cartpole": 0.010, "cheetah": 0.008,
+_STEP_S = {"di": 0.0057, "di-friction": 0.0057, "ode": 0.0057, "cartpole": 0.010, "cheetah": 0.008,
            "reacher-easy": 0.010, "reacher-hard": 0.010, "ball-in-cup": 0.014, "walker": 0.013, "walker2d": 0.017,
-           "hopper": 0.012}  # ODE and Reacher not measured (envs not merged yet): the DI's and Cartpole's figures
-_HOW = "benchmarks/paper_rates.py on 2026-12-07, 2 threads, quiet periods of a shared 2-core CPU (approximate)"
+           "hopper": 0.012}  # ODE and Reacher not measured: the DI's and Cartpole's figures
+_HOW = ("DI: a paper-budget run's first epoch; others: benchmarks/paper_rates.py before the subnormal flush "
+        "(overstated); 2026-12-07, 2 threads, shared 2-core CPU (approximate)")
 
 
 def _rate(task: str) -> Rate:
