@@ -5,7 +5,7 @@ actor-critic's device: the actor loss gains ``alpha * log pi(a | s)`` for a repa
 alpha adapts so that the policy's entropy stays near a target (SAC's default: minus the number of action
 dimensions). Why: on a sparse-reward task (the AIB double integrator) a plain SAC learns from the few rewards
 its broad early behaviour finds, while the method's actor, pulled only by a critic that has seen no reward yet,
-settles on a behaviour that finds none (``benchmarks/RESULTS.md``).
+settles on a behaviour that finds none (``docs/findings/aib-double-integrator.md``).
 
 Only the actor sees the term: the critic still learns the value of rewards alone, so the BC filter and every
 value metric keep their meaning. The temperature is a buffer (checkpointed with the agent) adapted by plain
