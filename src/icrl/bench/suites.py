@@ -149,11 +149,14 @@ _AIB_SPLITS = ("train", "eval_in", "eval_out")
 _AIB = ("explore.sample_eval=false", "explore.eps_start=0.5", "explore.eps_end=0.05", "learn.gamma=0.99",
         "learn.extra_gammas=[0.9, 0.95]", "model.head_hidden=128", "train.eval_episodes=20",
         "replay.capacity_steps=200000")
-_DI = _AIB + ("env.num_envs=16", "train.steps_per_epoch=125", "train.updates_per_epoch=60", "train.eval_every=5",
-              "train.ckpt_every=5", "explore.anneal_steps=2500")
-_DM = _AIB + ("env.num_envs=8", "train.steps_per_epoch=250", "train.updates_per_epoch=80", "train.eval_every=5",
-              "train.ckpt_every=5", "model.max_seq_len=128", "env.chunk_len=250", "explore.anneal_steps=5000",
-              "learn.reward_multiplier=1")
+# 20 train and 20 evaluation envs: env i keeps context instance i all run (the published protocol), so fewer envs
+# would train on part of a split and more would count instances twice. 2,000 env steps per epoch, exploration
+# annealed over the first 40k env steps (2,000 per env).
+_DI = _AIB + ("env.num_envs=20", "env.eval_num_envs=20", "train.steps_per_epoch=100", "train.updates_per_epoch=60",
+              "train.eval_every=5", "train.ckpt_every=5", "explore.anneal_steps=2000")
+_DM = _AIB + ("env.num_envs=20", "env.eval_num_envs=20", "train.steps_per_epoch=100", "train.updates_per_epoch=80",
+              "train.eval_every=5", "train.ckpt_every=5", "model.max_seq_len=128", "env.chunk_len=250",
+              "explore.anneal_steps=2000", "learn.reward_multiplier=1")
 AIB_TASKS = {t.name: t for t in (
     BenchTask("di", "aib/di", 100_000, _DI, _AIB_SPLITS, {"train": 66.0}, 100.0, 40, minutes_per_100k=7.0,
               published_budget=False),
