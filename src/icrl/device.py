@@ -49,8 +49,9 @@ def tune_cpu_allocator() -> bool:
 def cpu_has_native_bf16() -> bool:
     """Whether this CPU computes bf16 matmuls natively (AMX or AVX-512 BF16), read from /proc/cpuinfo.
 
-    On such CPUs a bf16 matmul runs several times faster than fp32 (measured ~4.5x on our AMX Xeon); elsewhere
-    torch emulates bf16 and autocast makes the learner slower, so only Linux CPUs that list a flag count.
+    On such CPUs a bf16 matmul runs several times faster than fp32 (our AMX Xeon: 2.2 TFLOP/s against 0.31 on two
+    cores); elsewhere torch emulates bf16 and autocast makes the learner slower, so only Linux CPUs that list a
+    flag count.
     """
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as f:

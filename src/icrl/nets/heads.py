@@ -99,8 +99,10 @@ class EnsembleMLP(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         first = self.layers[0]
-        h = first.shared(x) + first.bias if x.dim() == 2 else first(x)
-        return self.from_first(h)
+        if x.dim() != 2:
+            return self.from_first(first(x))
+        h = first.shared(x)
+        return self.from_first(h + first.bias.to(h.dtype))  # bf16 stays bf16 under autocast
 
     def from_first(self, h: torch.Tensor) -> torch.Tensor:
         """The rest of the network from the first layer's pre-activation h (C, N, hidden)."""
