@@ -236,25 +236,24 @@ _PAPER_FF = ("model.sequence=feedforward", "model.n_layers=1")
 _PAPER_FF_NOTE = ("the baseline script's default trajectory encoder (feed-forward, no memory); the published "
                   "figure's encoder is not determinable")
 
-# Wall time on this 2-core machine (train.threads=2). The DI figures come from the first epoch of a real paper-budget
-# run of `di` (2026-12-07, after the learner's bf16 / subnormal-flush changes: time/update and time/collect of its
-# metrics.jsonl; throughput.py at that shape gave 11.9 updates/s). The others were measured earlier the same day by
-# benchmarks/paper_rates.py BEFORE subnormal floats were flushed to zero (icrl.device.flush_denormals), which made
-# the DI update 3.3x slower, so they overstate the hours (likely 2-3x): re-measure them with paper_rates.py on a
-# quiet machine. Other developers shared these 2 cores while they ran: approximate figures.
+# Wall time on this 2-core machine (train.threads=2), 2026-12-07. DI: the first epoch of a real paper-budget run of
+# `di` after the learner's bf16 / subnormal-flush changes (time/update and time/collect of its metrics.jsonl;
+# throughput.py at that shape gave 11.9 updates/s). Cartpole and Walker: benchmarks/paper_rates.py after those
+# changes (3 x 6 updates, 200 vector steps). The feed-forward figures and the other tasks' vector steps were
+# measured earlier by paper_rates.py BEFORE subnormal floats were flushed to zero (icrl.device.flush_denormals),
+# which made updates up to 3x slower: they overstate the hours. Approximate: other work shared the 2 cores.
 DI_UPDATE_S = 0.106  # 9.4 updates/s in the run (24 windows of 24 steps, Transformer 3 x 256); DI-Friction, ODE alike
 DI_FF_UPDATE_S = 0.165  # the DI shape with the feed-forward encoder (before the subnormal flush)
-# 24 windows of 128 steps, Transformer: walker 1.99, ball-in-cup 1.83, walker2d 1.55, hopper 1.59, cheetah 1.72 (its
-# one quiet repeat); cartpole was only measured in busy periods (7.5, one repeat 0.97); all before the subnormal flush
-MUJOCO_UPDATE_S = 1.7
-MUJOCO_FF_UPDATE_S = 1.25  # the same with the feed-forward encoder: cartpole-ff 1.21, walker-ff 1.27
+# 24 windows of 128 steps, Transformer 3 x 256: cartpole 0.61, walker 0.97 (after the flush; before it 1.6-2.0)
+MUJOCO_UPDATE_S = 0.8
+MUJOCO_FF_UPDATE_S = 1.25  # the same with the feed-forward encoder: cartpole-ff 1.21, walker-ff 1.27 (before the flush)
 # Seconds per vector step (20 envs and the policy's inference) with the Transformer; the feed-forward tasks are
 # given the same (measured lower: DI-ff 0.0023, cartpole-ff 0.0054, walker-ff 0.0100; a small share of the hours).
-_STEP_S = {"di": 0.0057, "di-friction": 0.0057, "ode": 0.0057, "cartpole": 0.010, "cheetah": 0.008,
-           "reacher-easy": 0.010, "reacher-hard": 0.010, "ball-in-cup": 0.014, "walker": 0.013, "walker2d": 0.017,
+_STEP_S = {"di": 0.0057, "di-friction": 0.0057, "ode": 0.0057, "cartpole": 0.0112, "cheetah": 0.008,
+           "reacher-easy": 0.0112, "reacher-hard": 0.0112, "ball-in-cup": 0.014, "walker": 0.0177, "walker2d": 0.017,
            "hopper": 0.012}  # ODE and Reacher not measured: the DI's and Cartpole's figures
-_HOW = ("DI: a paper-budget run's first epoch; others: benchmarks/paper_rates.py before the subnormal flush "
-        "(overstated); 2026-12-07, 2 threads, shared 2-core CPU (approximate)")
+_HOW = ("DI: a paper-budget run's first epoch; MuJoCo: benchmarks/paper_rates.py (feed-forward rates from before "
+        "the subnormal flush: overstated); 2026-12-07, 2 threads, shared 2-core CPU (approximate)")
 
 
 def _rate(task: str) -> Rate:
