@@ -123,6 +123,7 @@ class ContextualEnv(gym.Wrapper):
         self.vector_index = vector_index
         self.fixed = choose_instance(instance, vector_index, len(self.instances))
         self.context = self.instances[self.fixed or 0]
+        self.label = task_label(self.context)
         self._rng = np.random.default_rng()
         self.max_rollout_steps = getattr(env, "max_rollout_steps", None)
         self.observe_sign, self.observe_previous = bool(observe_sign), bool(observe_previous)
@@ -167,8 +168,7 @@ class ContextualEnv(gym.Wrapper):
         return seed - self.vector_index
 
     def _info(self, info: dict) -> dict:
-        label = task_label(self.context)
-        return info if label is None else {**info, "task": label}
+        return info if self.label is None else {**info, "task": self.label}
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         seed = self._shared_seed(seed)
@@ -176,6 +176,7 @@ class ContextualEnv(gym.Wrapper):
             self._rng = np.random.default_rng(seed)
         i = self.fixed if self.fixed is not None else int(self._rng.integers(len(self.instances)))
         self.context = self.instances[i]
+        self.label = task_label(self.context)  # read once per episode, reported on every step
         self.env.set_context(**{k: v for k, v in self.context.items() if k != ACTION_FACTOR.name})
         obs, info = self.env.reset(seed=seed, options=options)  # unseeded resets continue the env's own stream
         self.previous = np.zeros_like(obs)
