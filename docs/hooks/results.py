@@ -1,7 +1,8 @@
 """MkDocs hook: the Results page shows ``benchmarks/RESULTS.md``, where measured figures are written.
 
 The figures stay in one file beside the scripts that produce them; the site renders that file instead of a copy
-that could drift. Its links into ``docs/`` are rewritten to be relative to the page.
+that could drift. Its links into ``docs/`` (``../docs/<page>.md``) are rewritten to be relative to the page; any
+other relative link there would point outside the site, and the strict build reports it as not found.
 """
 
 from __future__ import annotations
