@@ -254,6 +254,19 @@ def test_a_loss_moves_no_statistics_and_the_update_applies_them_after_the_step(l
     assert metrics["actor/alpha"].item() == pytest.approx(init_alpha)  # the loss weighed with alpha before its step
 
 
+def test_logged_statistics_keep_the_value_of_their_update() -> None:
+    """The trainer reads metrics after the epoch (no device sync per update): a logged PopArt mean must not follow
+    the statistics of later updates."""
+    agent, cfg = _agent("discrete", popart_beta=0.1)
+    learner = Learner(agent, cfg)
+    logged, values = [], []
+    for seed in range(3):
+        metrics = learner.update(_batch(SPECS["discrete"], seed=seed))
+        logged.append(metrics["popart/mu"])
+        values.append(metrics["popart/mu"].item())
+    assert [m.item() for m in logged] == values and len(set(values)) == 3
+
+
 def test_learner_warmup_polyak_and_non_finite_loss() -> None:
     agent, cfg = _agent("discrete", lr=1e-3, warmup_steps=4, tau=0.25)
     learner = Learner(agent, cfg)

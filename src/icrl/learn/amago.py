@@ -71,7 +71,8 @@ def amago_loss(agent, batch: Batch, cfg: LearnConfig, stats: StatsView) -> LossO
             "q/mean": valid_mean(popart.denormalize(q_buf)[..., main].mean(-1)),
             "q/target_mean": valid_mean(y[..., main]),
             "q/ensemble_std": valid_mean(q_buf.std(-2, correction=0)[..., main]),
-            "popart/sigma": popart.sigma[main], "popart/mu": popart.mu[main]}
+            "popart/sigma": popart.sigma[main],
+            "popart/mu": popart.mu[main].clone()}  # a copy: metrics are read after later updates move the statistics
     return optional_terms(agent, batch, w, cfg, stats, LossOutput(loss, metrics, StatsUpdate(popart=popart)))
 
 

@@ -76,7 +76,7 @@ def multitask_loss(agent, batch: Batch, cfg: LearnConfig, stats: StatsView) -> L
             "q/mean": valid_mean(q_buf[..., -1].mean(-1)), "q/target_mean": valid_mean(y_main),
             "q/ensemble_std": valid_mean(q_buf[..., -1].std(-1, correction=0)),
             "q/target_clipped": valid_mean(outside.float()),
-            "popart/sigma": popart.sigma[-1], "popart/mu": popart.mu[-1]}
+            "popart/sigma": popart.sigma[-1], "popart/mu": popart.mu[-1].clone()}
     return optional_terms(agent, batch, w, cfg, stats, LossOutput(loss, metrics, StatsUpdate(popart=popart)))
 
 
