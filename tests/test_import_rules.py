@@ -42,3 +42,9 @@ def test_only_cli_and_bench_import_train() -> None:
         if rel.parts[0] in ("train", "bench", "cli.py"):
             continue
         assert not any(m.startswith("icrl.train") for m in _imports(path)), f"{rel} imports icrl.train"
+
+
+def test_the_agent_imports_nothing_from_learn() -> None:
+    """The agent is the networks and ``act()``; what only training needs (losses, statistics) stays in learn."""
+    bad = sorted(m for m in _imports(SRC / "agent.py") if m == "icrl.learn" or m.startswith("icrl.learn."))
+    assert not bad, f"agent.py imports {bad}"

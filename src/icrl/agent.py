@@ -7,10 +7,10 @@ The critic depends on ``learn.agent``: for "amago", a discrete critic (Q of ever
 categorical action and a continuous one (action as input) otherwise; for "multitask", logits over value bins:
 a ``DiscreteBinnedCritic`` (bins of every action) for a single categorical action, a ``BinnedCritic`` (action as
 input) otherwise.
-With ``learn.dynamics_coeff`` > 0 a ``DynamicsHead`` reads s too (an auxiliary loss, not in the method), and with
-``learn.target_entropy`` set an ``EntropyTemperature`` holds the actor's entropy weight (neither is in the method).
-Only the actor and critic have target copies (Polyak-averaged); the encoders have none (method 7.5). PopArt
-statistics live here too, so one ``state_dict`` holds everything learned.
+With ``learn.dynamics_coeff`` > 0 a ``DynamicsHead`` reads s too (an auxiliary loss, not in the method).
+Only the actor and critic have target copies (Polyak-averaged); the encoders have none (method 7.5). What only
+training needs (optimiser, PopArt statistics, the entropy temperature) belongs to the learner
+(``icrl.learn.Learner``): the agent is what a rollout or an evaluation loads.
 
 With ``model.separate_actor_trunk`` (not in the method) the actor reads its own pair ``actor_encoder`` ->
 ``actor_sequence``, and ``encoder`` -> ``sequence`` serve the critic (and the dynamics head) alone; each pair then
@@ -27,9 +27,6 @@ import torch
 from torch import nn
 
 from icrl.config import RunConfig
-from icrl.errors import ConfigError
-from icrl.learn.entropy import EntropyTemperature
-from icrl.learn.popart import PopArt
 from icrl.nets.distributions import PolicyFamily, make_policy_family
 from icrl.nets.heads import (
     Actor,
@@ -44,30 +41,23 @@ from icrl.nets.timestep import TimestepEncoder
 from icrl.records import Batch
 from icrl.spaces import ActionSpec, ObsSpec
 
-Critic = DiscreteCritic | ContinuousCritic | BinnedCritic | DiscreteBinnedCritic
+CriticHead = DiscreteCritic | ContinuousCritic | BinnedCritic | DiscreteBinnedCritic
 
 
 class Agent(nn.Module):
-    def __init__(self, encoder: TimestepEncoder, sequence: SequenceModel, actor: Actor, critic: Critic,
-                 family: PolicyFamily, gammas: tuple[float, ...], popart: PopArt | None = None,
-                 dynamics: DynamicsHead | None = None, temperature: EntropyTemperature | None = None,
+    def __init__(self, encoder: TimestepEncoder, sequence: SequenceModel, actor: Actor, critic: CriticHead,
+                 family: PolicyFamily, gammas: tuple[float, ...], dynamics: DynamicsHead | None = None,
                  actor_trunk: tuple[TimestepEncoder, SequenceModel] | None = None) -> None:
         super().__init__()
         self.encoder, self.sequence, self.actor, self.critic = encoder, sequence, actor, critic
         # the actor's own encoder and sequence model (model.separate_actor_trunk), else None: it shares the above
         self.actor_encoder, self.actor_sequence = actor_trunk if actor_trunk is not None else (None, None)
         self.dynamics = dynamics  # the optional auxiliary head (learn.dynamics_coeff > 0); no target copy
-        self.temperature = temperature  # the actor's entropy weight (learn.target_entropy set), else None
         self.family = family
         self.gammas = gammas
         self.register_buffer("gamma_values", torch.tensor(gammas, dtype=torch.float32), persistent=False)
-        self.popart = popart if popart is not None else PopArt(len(gammas))
         self.target_actor = copy.deepcopy(actor).requires_grad_(False)
         self.target_critic = copy.deepcopy(critic).requires_grad_(False)
-
-    @property
-    def discrete_critic(self) -> bool:
-        return isinstance(self.critic, DiscreteCritic)
 
     @property
     def separate_actor_trunk(self) -> bool:
@@ -146,29 +136,14 @@ def make_agent(cfg: RunConfig, obs_spec: ObsSpec, action_spec: ActionSpec, max_s
     family = make_policy_family(action_spec)
     actor = Actor(sequence.out_dim, len(gammas), family, m.head_hidden, m.head_layers)
     critic = make_critic(cfg, sequence.out_dim, family)
-    popart = PopArt(len(gammas), beta=cfg.learn.popart_beta, enabled=cfg.learn.popart)
     dynamics = None
     if cfg.learn.dynamics_coeff > 0:
         dynamics = DynamicsHead(sequence.out_dim, action_spec.dim, encoder.predictable_dim, m.head_hidden,
                                 m.head_layers)
-    return Agent(encoder, sequence, actor, critic, family, gammas, popart, dynamics,
-                 make_temperature(cfg, action_spec), actor_trunk)
+    return Agent(encoder, sequence, actor, critic, family, gammas, dynamics, actor_trunk)
 
 
-def make_temperature(cfg: RunConfig, action_spec: ActionSpec) -> EntropyTemperature | None:
-    """The entropy weight ``learn.target_entropy`` asks for ("auto": -action dims), or None when it is null."""
-    learn = cfg.learn
-    if learn.target_entropy is None:
-        return None
-    if action_spec.kind != "box":
-        raise ConfigError(f"learn.target_entropy={learn.target_entropy!r} regularises continuous (Box) actions; "
-                          f"this env's actions are {action_spec.kind}. Remove it (categorical policies keep "
-                          "their probabilities above 0.001 and explore with explore.eps_*).")
-    target = -float(action_spec.box_dim) if learn.target_entropy == "auto" else float(learn.target_entropy)
-    return EntropyTemperature(target, learn.alpha_lr, learn.init_alpha)
-
-
-def make_critic(cfg: RunConfig, d_in: int, family: PolicyFamily) -> Critic:
+def make_critic(cfg: RunConfig, d_in: int, family: PolicyFamily) -> CriticHead:
     """The critic ensemble ``learn.agent`` asks for (see the module docstring)."""
     m, learn = cfg.model, cfg.learn
     action_dim, gammas = family.spec.dim, learn.gammas

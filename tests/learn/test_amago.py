@@ -1,16 +1,18 @@
-"""The AMAGO loss and the learner: gradient routing, padding invariance, BC-only mode, PopArt, warm-up, Polyak."""
+"""The AMAGO loss and the learner: gradient routing, padding invariance, BC-only mode, PopArt, warm-up, Polyak, and
+the statistics (PopArt, temperature) that only the learner moves, after the step."""
 
 from __future__ import annotations
 
 import copy
 import dataclasses
+import math
 
 import pytest
 import torch
 
 from icrl.agent import make_agent
 from icrl.config import LearnConfig, ModelConfig, RunConfig
-from icrl.learn import Learner, PopArt, amago_loss, reduce_ensemble
+from icrl.learn import Learner, PopArt, StatsUpdate, amago_loss, make_learner_stats, reduce_ensemble
 from icrl.learn.filters import binary_filter, exp_filter
 from icrl.learn.learner import LOSSES
 from icrl.records import Batch
@@ -46,15 +48,20 @@ def _batch(spec: ActionSpec, lengths=(6, 4, 2), pad_to: int = 0, seed: int = 0) 
                  keep(torch.randn(B, L, generator=gen)), torch.arange(L).repeat(B, 1) * valid, term & valid, valid)
 
 
-def _loss(agent, batch, cfg, seed=0):
+def _stats(agent, cfg):
+    """Fresh learner statistics (PopArt, temperature) for ``agent``."""
+    return make_learner_stats(cfg, len(agent.gammas), agent.family.spec)
+
+
+def _loss(agent, batch, cfg, seed=0, stats=None):
     torch.manual_seed(seed)
-    return LOSSES[cfg.agent](agent, batch, cfg)
+    return LOSSES[cfg.agent](agent, batch, cfg, (stats if stats is not None else _stats(agent, cfg)).view())
 
 
 @pytest.mark.parametrize("kind", list(SPECS))
 def test_loss_is_finite_and_trains_online_networks_only(kind) -> None:
     agent, cfg = _agent(kind)
-    loss, metrics = _loss(agent, _batch(SPECS[kind]), cfg)
+    loss, metrics, _ = _loss(agent, _batch(SPECS[kind]), cfg)
     loss.backward()
     assert torch.isfinite(loss) and all(torch.isfinite(v).all() for v in metrics.values())
     for name, p in agent.named_parameters():
@@ -68,7 +75,7 @@ def test_loss_is_finite_and_trains_online_networks_only(kind) -> None:
 @pytest.mark.parametrize("kind", list(SPECS))
 def test_actor_terms_never_train_the_critic(kind) -> None:
     agent, cfg = _agent(kind, critic_loss_weight=0.0)
-    loss, _ = _loss(agent, _batch(SPECS[kind]), cfg)
+    loss, _, _ = _loss(agent, _batch(SPECS[kind]), cfg)
     loss.backward()
     for name, p in agent.critic.named_parameters():
         assert p.grad is None or p.grad.abs().max() == 0, name
@@ -80,7 +87,7 @@ CRITIC_TRUNK, ACTOR_TRUNK = ("encoder.", "sequence."), ("actor_encoder.", "actor
 
 def _trunk_grads(agent, cfg, batch) -> dict[str, torch.Tensor]:
     """Gradients of one loss (seeded) on the two trunks' parameters, zeros where none reached."""
-    agent = copy.deepcopy(agent)  # the loss moves the PopArt statistics; each call starts from the same ones
+    agent = copy.deepcopy(agent)  # each call's gradients start from none
     _loss(agent, batch, cfg)[0].backward()
     return {n: torch.zeros_like(p) if p.grad is None else p.grad.clone() for n, p in agent.named_parameters()
             if n.startswith(CRITIC_TRUNK + ACTOR_TRUNK)}
@@ -138,8 +145,8 @@ def test_right_padding_does_not_change_the_loss(kind, sequence) -> None:
         getattr(padded, key)[:, : base.valid.shape[1]] = getattr(base, key)
     padded.obs["x"][:, : base.valid.shape[1]] = base.obs["x"]
     a, b = copy.deepcopy(agent), copy.deepcopy(agent)
-    loss_a, m_a = _loss(a, base, cfg)
-    loss_b, m_b = _loss(b, padded, cfg)
+    loss_a, m_a, _ = _loss(a, base, cfg)
+    loss_b, m_b, _ = _loss(b, padded, cfg)
     assert loss_a.item() == pytest.approx(loss_b.item(), rel=1e-5, abs=1e-6)
     assert m_a["critic/loss"].item() == pytest.approx(m_b["critic/loss"].item(), rel=1e-5, abs=1e-6)
 
@@ -147,10 +154,10 @@ def test_right_padding_does_not_change_the_loss(kind, sequence) -> None:
 def test_pure_behaviour_cloning_skips_the_critic() -> None:
     agent, cfg = _agent("discrete", online_coeff=0.0, offline_coeff=1.0, fake_filter=True)
     batch = _batch(SPECS["discrete"])
-    loss, metrics = _loss(agent, batch, cfg)
+    loss, metrics, update = _loss(agent, batch, cfg)
     loss.backward()
     assert all(p.grad is None for p in agent.critic.parameters())
-    assert float(agent.popart.t) == 1  # no TD targets were computed
+    assert update == StatsUpdate()  # no TD targets were computed: no statistics to move
     assert loss.item() == pytest.approx(-metrics["actor/logp"].item(), rel=1e-6)
 
 
@@ -160,11 +167,12 @@ def test_critic_regresses_onto_one_step_target_by_hand() -> None:
     agent.eval()
     batch = _batch(SPECS["discrete"], lengths=(2,))
     batch.terminated[0, 1] = True
-    loss, metrics = _loss(agent, batch, cfg)
+    loss, metrics, update = _loss(agent, batch, cfg)
+    popart = update.popart  # the statistics that count this target: the loss normalised with them
     s = agent.state_sequence(batch)[0, 0]
     q = (agent.critic(s) * batch.actions[0, 0]).sum(-1)  # (C, G)
-    y = agent.popart.normalize(cfg.reward_multiplier * batch.rewards[0, 0] * torch.ones(2))
-    want = ((agent.popart(q) - y) ** 2).mean()
+    y = popart.normalize(cfg.reward_multiplier * batch.rewards[0, 0] * torch.ones(2))
+    want = ((popart.scale(q) - y) ** 2).mean()
     assert metrics["critic/loss"].item() == pytest.approx(want.item(), rel=1e-4)
 
 
@@ -199,16 +207,64 @@ def test_popart_preserves_outputs_and_tracks_moments() -> None:
     assert torch.allclose(popart.normalize(y), torch.zeros(1, 2), atol=1e-2)
 
 
-def test_popart_config_fields_reach_the_agent() -> None:
-    agent, _ = _agent("discrete", popart_beta=0.25)
-    assert agent.popart.beta == 0.25 and agent.popart.enabled
-    off, cfg = _agent("discrete", popart=False)
+def test_popart_config_fields_reach_the_learner() -> None:
+    agent, cfg = _agent("discrete", popart_beta=0.25)
+    popart = Learner(agent, cfg).stats.popart
+    assert popart.beta == 0.25 and popart.enabled
+    off_agent, cfg = _agent("discrete", popart=False)
+    off = Learner(off_agent, cfg).stats.popart
     y = torch.tensor([[30.0, -7.0], [50.0, 1.0]])
     for _ in range(3):
-        off.popart.update_stats(y)
+        off.update_stats(y)
     x = torch.randn(4, 2)
-    assert torch.equal(off.popart(x), x) and torch.equal(off.popart.denormalize(x), x)
-    assert torch.equal(off.popart.normalize(y), y)  # learn.popart=false: the critic regresses on raw targets
+    assert torch.equal(off(x), x) and torch.equal(off.denormalize(x), x)
+    assert torch.equal(off.normalize(y), y)  # learn.popart=false: the critic regresses on raw targets
+
+
+@pytest.mark.parametrize("learn_agent", ["amago", "multitask"])
+def test_a_loss_moves_no_statistics_and_the_update_applies_them_after_the_step(learn_agent) -> None:
+    """PopArt and the entropy temperature: a loss only reports the statistics of its batch; an update computes the
+    same loss (the statistics before it), then takes them, by PopArt's and the temperature's rules."""
+    beta, alpha_lr, init_alpha = 0.1, 0.1, 0.5
+    agent, cfg = _agent("box", agent=learn_agent, target_entropy="auto", popart_beta=beta, alpha_lr=alpha_lr,
+                        init_alpha=init_alpha)
+    probe, learner = Learner(copy.deepcopy(agent), cfg), Learner(agent, cfg)
+    batch = _batch(SPECS["box"])
+    before = copy.deepcopy(probe.stats.state_dict())
+    assert set(before) == {"popart.mu", "popart.nu", "popart.w", "popart.b", "popart.t", "temperature.log_alpha"}
+    torch.manual_seed(0)
+    out = probe.loss(batch)
+    probe.loss(batch)  # a loss, however often called, moves nothing
+    for key, value in probe.stats.state_dict().items():
+        assert torch.equal(value, before[key]), key
+    asked = out.update
+    assert int(asked.popart.t) == 2 and not torch.equal(asked.popart.mu, before["popart.mu"])
+    assert asked.mean_log_prob is not None
+
+    torch.manual_seed(0)
+    metrics = learner.update(batch)
+    assert metrics["loss"].item() == out.loss.item()  # the update's loss read the statistics from before it
+    popart = learner.stats.popart
+    for name in ("mu", "nu", "w", "b", "t"):
+        assert torch.equal(getattr(popart, name), getattr(asked.popart, name)), name
+    beta_t = beta / (1.0 - (1.0 - beta) ** 2)  # the second batch PopArt counts; mu started at 0
+    assert popart.mu[-1].item() == pytest.approx(beta_t * metrics["q/target_mean"].item(), rel=1e-5)
+    want_log_alpha = math.log(init_alpha) + alpha_lr * (asked.mean_log_prob.item() - 2.0)  # target -2 ("auto")
+    assert learner.stats.temperature.log_alpha.item() == pytest.approx(want_log_alpha, rel=1e-6)
+    assert metrics["actor/alpha"].item() == pytest.approx(init_alpha)  # the loss weighed with alpha before its step
+
+
+def test_logged_statistics_keep_the_value_of_their_update() -> None:
+    """The trainer reads metrics after the epoch (no device sync per update): a logged PopArt mean must not follow
+    the statistics of later updates."""
+    agent, cfg = _agent("discrete", popart_beta=0.1)
+    learner = Learner(agent, cfg)
+    logged, values = [], []
+    for seed in range(3):
+        metrics = learner.update(_batch(SPECS["discrete"], seed=seed))
+        logged.append(metrics["popart/mu"])
+        values.append(metrics["popart/mu"].item())
+    assert [m.item() for m in logged] == values and len(set(values)) == 3
 
 
 def test_learner_warmup_polyak_and_non_finite_loss() -> None:
@@ -250,10 +306,13 @@ def test_dpg_moves_a_box_policy_to_the_critics_maximum() -> None:
     params = [p for n, p in agent.named_parameters() if n.startswith(("actor.", "encoder.", "sequence."))]
     opt = torch.optim.Adam(params, lr=3e-3)
     batch = _batch(SPECS["box"], lengths=(6, 6, 6))
+    stats = _stats(agent, cfg)
     for _ in range(100):
         opt.zero_grad()
-        amago_loss(agent, batch, cfg)[0].backward()
+        loss, _, update = amago_loss(agent, batch, cfg, stats.view())
+        loss.backward()
         opt.step()
+        stats.apply(update)
     with torch.no_grad():
         mode = agent.actor.distribution(agent.state_sequence(batch)[:, :-1][batch.transition_mask]).mode()
     assert (mode - target).abs().max() < 0.05  # every state, every gamma's policy

@@ -3,7 +3,6 @@ gradient routing, and its weight in both agents' losses."""
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 
 import pytest
@@ -12,7 +11,7 @@ import torch
 from icrl.agent import make_agent
 from icrl.config import LearnConfig, ModelConfig, RunConfig
 from icrl.errors import ConfigError
-from icrl.learn import amago_loss, multitask_loss
+from icrl.learn import amago_loss, make_learner_stats, multitask_loss
 from icrl.learn.amago import encode_window
 from icrl.learn.auxiliary import dynamics_loss
 from icrl.records import Batch
@@ -42,7 +41,8 @@ def _batch(lengths=(6, 4, 2), pad_to: int = 0) -> Batch:
 def test_off_by_default_builds_no_head_and_logs_nothing() -> None:
     agent, cfg = _agent()
     assert agent.dynamics is None and not any(k.startswith("dynamics.") for k in agent.state_dict())
-    _, metrics = amago_loss(agent, _batch(), cfg)
+    stats = make_learner_stats(cfg, len(agent.gammas), agent.family.spec).view()
+    _, metrics, _ = amago_loss(agent, _batch(), cfg, stats)
     assert not any(k.startswith("aux/") for k in metrics)
     with pytest.raises(ConfigError, match="dynamics_coeff"):
         LearnConfig(dynamics_coeff=-1.0)
@@ -79,11 +79,10 @@ def test_the_coefficient_weights_the_prediction_in_the_total_loss(agent_kind, lo
     agent, cfg = _agent(agent=agent_kind, dynamics_coeff=1.0)
     agent.eval()  # no input-statistics updates
     batch = _batch()
-    before = copy.deepcopy(agent.state_dict())
+    stats = make_learner_stats(cfg, len(agent.gammas), agent.family.spec).view()
     torch.manual_seed(0)
-    base, metrics = loss_fn(agent, batch, cfg)
-    agent.load_state_dict(before)  # the loss updates PopArt's statistics
+    base, metrics, _ = loss_fn(agent, batch, cfg, stats)
     torch.manual_seed(0)
-    tripled, _ = loss_fn(agent, batch, dataclasses.replace(cfg, dynamics_coeff=3.0))
+    tripled, _, _ = loss_fn(agent, batch, dataclasses.replace(cfg, dynamics_coeff=3.0), stats)
     aux = metrics["aux/dynamics_loss"]
     assert aux > 0 and (tripled - base).item() == pytest.approx(2 * aux.item(), rel=1e-4)

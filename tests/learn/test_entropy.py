@@ -1,5 +1,6 @@
 """The optional entropy-regularised actor (``learn.target_entropy``, not in the method): exact squashed log
-probabilities, the temperature's update rule, its place in both losses, errors, and its checkpointed state."""
+probabilities, the temperature's update rule, its place in both losses, errors, and its checkpointed state (the
+learner's)."""
 
 from __future__ import annotations
 
@@ -12,8 +13,8 @@ import torch
 from icrl.agent import make_agent
 from icrl.config import LearnConfig, ModelConfig, RunConfig, apply_overrides
 from icrl.errors import ConfigError
-from icrl.learn import amago_loss, multitask_loss
-from icrl.learn.entropy import EntropyTemperature, add_entropy_loss
+from icrl.learn import Learner, amago_loss, make_learner_stats, multitask_loss
+from icrl.learn.entropy import EntropyTemperature, add_entropy_loss, make_temperature
 from icrl.nets.distributions import TanhGaussian
 from icrl.records import Batch
 from icrl.spaces import ActionSpec, ObsSpec
@@ -78,17 +79,19 @@ def test_temperature_step_by_hand() -> None:
 
 
 def test_entropy_term_adds_alpha_times_log_prob_and_raises_a_narrow_policys_std() -> None:
-    agent, _ = _agent(target_entropy=-2.0, alpha_lr=0.0, init_alpha=0.5)
+    temperature = make_temperature(LearnConfig(target_entropy=-2.0, alpha_lr=0.0, init_alpha=0.5), BOX)
     raw = torch.full((7, 2, 4), -3.0)
     raw[..., :2] = 0.2
     raw.requires_grad_(True)
     pi = TanhGaussian(raw)
     base = torch.tensor(1.25)
     torch.manual_seed(3)
-    loss, metrics = add_entropy_loss(agent, pi, base, {})
+    loss, metrics, mean_logp = add_entropy_loss(temperature.alpha, pi, base, {})
     torch.manual_seed(3)
     _, logp = pi.rsample_with_log_prob()
     assert loss.item() == pytest.approx(1.25 + 0.5 * logp.mean().item(), rel=1e-5)
+    assert mean_logp.item() == pytest.approx(logp.mean().item(), rel=1e-6) and not mean_logp.requires_grad
+    assert add_entropy_loss(None, pi, base, {}) == (base, {}, None)  # no temperature: no term
     assert metrics["actor/alpha"].item() == pytest.approx(0.5)
     assert metrics["actor/entropy_sampled"].item() == pytest.approx(-logp[:, -1].mean().item(), rel=1e-5)
     loss.backward()
@@ -98,28 +101,34 @@ def test_entropy_term_adds_alpha_times_log_prob_and_raises_a_narrow_policys_std(
 @pytest.mark.parametrize("loss_fn,agent_kind", [(amago_loss, "amago"), (multitask_loss, "multitask")])
 def test_both_losses_carry_the_term_and_adapt_alpha(loss_fn, agent_kind) -> None:
     agent, cfg = _agent(agent=agent_kind, target_entropy="auto")
-    assert agent.temperature.target == -2.0  # "auto": minus the action dimensions
+    stats = make_learner_stats(cfg, len(agent.gammas), BOX)
+    assert stats.temperature.target == -2.0  # "auto": minus the action dimensions
     plain, plain_cfg = _agent(agent=agent_kind)
-    plain.load_state_dict({k: v for k, v in agent.state_dict().items() if not k.startswith("temperature.")})
+    plain.load_state_dict(agent.state_dict())
     agent.eval(), plain.eval()
     batch = _batch()
     torch.manual_seed(0)
-    with_term, metrics = loss_fn(agent, batch, cfg)
+    with_term, metrics, update = loss_fn(agent, batch, cfg, stats.view())
     torch.manual_seed(0)
-    without, plain_metrics = loss_fn(plain, batch, plain_cfg)
+    without, plain_metrics, plain_update = loss_fn(plain, batch, plain_cfg,
+                                                   make_learner_stats(plain_cfg, len(plain.gammas), BOX).view())
     assert "actor/alpha" in metrics and "actor/alpha" not in plain_metrics
     assert (with_term - without).abs().item() > 1e-4
-    assert agent.temperature.log_alpha.item() != 0.0  # one adaptation step per loss
+    assert update.mean_log_prob is not None and plain_update.mean_log_prob is None
+    assert stats.temperature.log_alpha.item() == 0.0  # the loss only reports the step
+    stats.apply(update)
+    assert stats.temperature.log_alpha.item() != 0.0  # one adaptation step per update
 
 
-def test_temperature_is_saved_with_the_agent_and_absent_when_off() -> None:
-    agent, _ = _agent(target_entropy=-1.0)
-    agent.temperature.log_alpha.fill_(-1.5)
-    restored, _ = _agent(target_entropy=-1.0)
-    restored.load_state_dict(copy.deepcopy(agent.state_dict()))
-    assert restored.temperature.log_alpha.item() == pytest.approx(-1.5)
-    off, _ = _agent()
-    assert off.temperature is None and not any(k.startswith("temperature.") for k in off.state_dict())
+def test_temperature_is_saved_with_the_learner_and_absent_when_off() -> None:
+    learner = Learner(*_agent(target_entropy=-1.0))
+    learner.stats.temperature.log_alpha.fill_(-1.5)
+    assert not any("temperature" in k for k in learner.agent.state_dict())  # the agent holds networks only
+    restored = Learner(*_agent(target_entropy=-1.0))
+    restored.stats.load_state_dict(copy.deepcopy(learner.stats.state_dict()))
+    assert restored.stats.temperature.log_alpha.item() == pytest.approx(-1.5)
+    off = Learner(*_agent())
+    assert off.stats.temperature is None and not any(k.startswith("temperature.") for k in off.stats.state_dict())
 
 
 def test_bad_settings_are_refused_by_name() -> None:
@@ -130,7 +139,7 @@ def test_bad_settings_are_refused_by_name() -> None:
     with pytest.raises(ConfigError, match="alpha_lr"):
         LearnConfig(alpha_lr=-1.0)
     with pytest.raises(ConfigError, match="target_entropy.*discrete"):
-        _agent(ActionSpec("discrete", (4,)), target_entropy="auto")
+        Learner(*_agent(ActionSpec("discrete", (4,)), target_entropy="auto"))
     assert apply_overrides(RunConfig(), ["learn.target_entropy=auto"]).learn.target_entropy == "auto"
     assert apply_overrides(RunConfig(), ["learn.target_entropy=-3"]).learn.target_entropy == -3.0
     with pytest.raises(ConfigError, match="target_entropy"):

@@ -12,9 +12,10 @@ from torch import nn
 from icrl.agent import make_agent
 from icrl.config import LearnConfig, ModelConfig, RunConfig
 from icrl.errors import ConfigError
-from icrl.learn import Learner, multitask_loss
+from icrl.learn import Learner, as_critic, make_learner_stats
 from icrl.learn import multitask as mt
-from icrl.learn.amago import encode_window
+from icrl.learn.amago import encode_window, td_targets
+from icrl.learn.critics import PerActionCritic
 from icrl.learn.targets import bin_values, twohot_labels
 from icrl.nets.heads import BinnedCritic, DiscreteBinnedCritic
 from icrl.records import Batch
@@ -33,6 +34,11 @@ def _agent(kind: str = "discrete", **learn):
               "critic_min_value": -100.0, "critic_max_value": 100.0, **learn}
     cfg = RunConfig(model=model, learn=LearnConfig(**fields))
     return make_agent(cfg, OBS, SPECS[kind], max_seq_len=12, max_time_idx=32), cfg.learn
+
+
+def multitask_loss(agent, batch: Batch, cfg: LearnConfig):
+    """The loss under fresh learner statistics (it moves none)."""
+    return mt.multitask_loss(agent, batch, cfg, make_learner_stats(cfg, len(agent.gammas), agent.family.spec).view())
 
 
 def _actions(spec: ActionSpec, shape, gen) -> torch.Tensor:
@@ -59,7 +65,7 @@ def test_every_action_space_gets_a_binned_critic() -> None:
         agent, _ = _agent(kind)
         want = DiscreteBinnedCritic if kind == "discrete" else BinnedCritic
         assert isinstance(agent.critic, want) and isinstance(agent.target_critic, want)
-        assert not agent.discrete_critic  # the AMAGO loss's discrete path is not used
+        assert as_critic(agent.critic).binned and as_critic(agent.target_critic).binned  # read as value bins
 
 
 def test_per_action_critic_selects_the_buffer_action_and_takes_the_exact_expectation() -> None:
@@ -69,12 +75,15 @@ def test_per_action_critic_selects_the_buffer_action_and_takes_the_exact_expecta
     every = agent.critic(w.s_now)
     N = w.s_now.shape[0]
     assert every.shape == (N, C, G, 4, K)
-    logits, returned = mt.buffer_logits(agent, w)
+    passes = []
+    hook = agent.critic.register_forward_hook(lambda *_: passes.append(1))
+    logits, q_pi = as_critic(agent.critic).read(w.s_now, w.a_buf, w.pi, cfg.actor_samples, through_policy=False)
+    hook.remove()
     picked = w.a_buf.argmax(-1)  # (N, G)
     want = every.gather(-2, picked.view(N, 1, G, 1, 1).expand(N, C, G, 1, K)).squeeze(-2)
-    assert torch.allclose(logits, want) and torch.equal(returned, every)
+    assert torch.allclose(logits, want) and len(passes) == 1  # both from one pass of the critic
     exact = sum(w.pi.probs[..., a].unsqueeze(-2) * bin_values(every[..., a, :], agent.critic.bins) for a in range(4))
-    assert torch.allclose(mt.policy_values(agent, w, cfg, every), exact, atol=1e-6)
+    assert torch.allclose(q_pi, exact, atol=1e-6)
 
 
 @pytest.mark.parametrize("kind", list(SPECS))
@@ -84,13 +93,14 @@ def test_shapes_of_targets_labels_logits_and_values(kind) -> None:
     w = encode_window(agent, batch)
     N = B * (L - 1)
     assert w.s_now.shape[0] == N and w.a_buf.shape == (N, G, SPECS[kind].dim) and w.logp.shape == (N, G)
-    y = mt.binned_td_targets(agent, w.s_next, w.actor_next, batch, cfg)
+    y = td_targets(agent, w, batch, cfg)
     assert y.shape == (N, G) and not y.requires_grad
     assert mt.value_labels(y, agent.critic.bins, cfg).shape == (N, G, K)
-    logits, every = mt.buffer_logits(agent, w)
-    assert logits.shape == (N, C, G, K) and (every is None) == (kind != "discrete")
-    assert mt.policy_values(agent, w, cfg, every).shape == (N, C, G)
-    loss, metrics = multitask_loss(agent, batch, cfg)
+    critic = as_critic(agent.critic)
+    logits, q_pi = critic.read(w.s_now, w.a_buf, w.pi, cfg.actor_samples, through_policy=False)
+    assert logits.shape == (N, C, G, K) and isinstance(critic, PerActionCritic) == (kind == "discrete")
+    assert q_pi.shape == (N, C, G)
+    loss, metrics, _ = multitask_loss(agent, batch, cfg)
     assert loss.shape == () and torch.isfinite(loss) and all(torch.isfinite(v).all() for v in metrics.values())
 
 
@@ -101,7 +111,7 @@ def test_critic_loss_is_cross_entropy_against_labels_of_the_target_by_hand(label
     agent.eval()
     batch = _batch(SPECS["discrete"], lengths=(2,))
     batch.terminated[0, 1] = True
-    _, metrics = multitask_loss(agent, batch, cfg)
+    _, metrics, _ = multitask_loss(agent, batch, cfg)
     s = agent.state_sequence(batch)[0, :1]  # (1, D)
     logits = agent.critic(s)[..., int(batch.actions[0, 0].argmax()), :]  # the buffer action's bins: (1, C, G, K)
     y = cfg.reward_multiplier * batch.rewards[0, 0] * torch.ones(1, G)
@@ -146,7 +156,7 @@ def test_sampled_baseline_estimates_the_policy_expectation() -> None:
     agent.critic = BinnedCritic(agent.critic.net.layers[0].weight.shape[1], agent.gammas, 4, C, K, -100.0, 100.0, 16)
     w = encode_window(agent, _batch(SPECS["discrete"]))
     torch.manual_seed(0)
-    sampled = mt.policy_values(agent, w, cfg).detach()  # (N, C, G)
+    sampled = as_critic(agent.critic).read(w.s_now, w.a_buf, w.pi, cfg.actor_samples, False).policy.detach()
     N = w.s_now.shape[0]
     exact = torch.zeros_like(sampled)
     with torch.no_grad():
@@ -175,7 +185,7 @@ def _filter_call(agent, batch: Batch, cfg: LearnConfig, monkeypatch) -> tuple[to
     with monkeypatch.context() as patch:
         patch.setattr(mt, "bc_weights", spy)
         torch.manual_seed(0)  # the same policy samples for every call
-        _, metrics = multitask_loss(agent, batch, cfg)
+        _, metrics, _ = multitask_loss(agent, batch, cfg)
     assert len(seen) == 1
     return seen[0], metrics, advantages[0]
 
@@ -235,7 +245,7 @@ def test_filter_decisions_ignore_the_scale_of_learned_values(monkeypatch) -> Non
 
 def test_pure_behaviour_cloning_skips_the_critic() -> None:
     agent, cfg = _agent("discrete", fake_filter=True)
-    loss, metrics = multitask_loss(agent, _batch(SPECS["discrete"]), cfg)
+    loss, metrics, _ = multitask_loss(agent, _batch(SPECS["discrete"]), cfg)
     loss.backward()
     assert all(p.grad is None for p in agent.critic.parameters())
     assert loss.item() == pytest.approx(-metrics["actor/logp"].item(), rel=1e-6)

@@ -11,7 +11,7 @@ from icrl import device as device_mod
 from icrl.agent import make_agent
 from icrl.config import LearnConfig, ModelConfig, RunConfig, TrainConfig
 from icrl.errors import ConfigError
-from icrl.learn import Learner, amago_loss
+from icrl.learn import Learner, amago_loss, make_learner_stats
 from icrl.records import Batch
 from icrl.spaces import ActionSpec, ObsSpec
 
@@ -52,7 +52,7 @@ def _loss_and_grads(agent, cfg, batch, bf16: bool) -> tuple[float, torch.Tensor]
     agent.train()
     torch.manual_seed(1)  # the same ensemble subsets and policy samples in both precisions
     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-        loss, _ = amago_loss(agent, batch, cfg)
+        loss, _, _ = amago_loss(agent, batch, cfg, make_learner_stats(cfg, len(agent.gammas), ACTIONS).view())
     loss.backward()
     grads = torch.cat([p.grad.flatten() for p in agent.online_parameters() if p.grad is not None])
     return float(loss.detach()), grads

@@ -11,14 +11,18 @@ One pass of the encoders over the whole window gives the states ``s`` (B, L, D);
                  (+ dynamics_coeff * next-step prediction, optional, not in the method: icrl.learn.auxiliary)
                  (+ alpha * log pi(a ~ pi(s)), optional, not in the method: icrl.learn.entropy)
 
+PopArt's statistics count the batch's targets before the critic term normalises them; the loss only computes
+those statistics and returns them (``icrl.learn.stats``), and the learner takes them after the optimiser step.
+
 Axes: B sequences, T = L - 1 transitions, N valid transitions (flattened), C critics, G discounts (main gamma
 last), A encoded action width.
-The critic used by the actor never accumulates gradients: for a single categorical, E_pi Q is an exact sum over
-actions with the critic's output detached; otherwise the critic is called with detached parameters through
-``torch.func.functional_call`` (the reference code's ever-growing copy gradients, method 14.1, cannot happen).
+The critic is read through one interface whatever its kind (``icrl.learn.critics``): for a single categorical
+action E_pi Q is an exact sum over actions, otherwise a mean over policy samples; either way the critic used by
+the actor never accumulates gradients.
 
 The pieces every variant shares (the window pass, the n-step bootstrap, the filter, the actor loss, pure
-behaviour cloning) are public here; ``icrl.learn.multitask`` builds the AMAGO-2 loss from them.
+behaviour cloning, the optional terms) are public here; ``icrl.learn.multitask`` builds the AMAGO-2 loss from
+them.
 """
 
 from __future__ import annotations
@@ -28,26 +32,48 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from torch.func import functional_call
 
 from icrl.config import LearnConfig
 from icrl.learn.auxiliary import add_dynamics_loss
+from icrl.learn.critics import as_critic
 from icrl.learn.entropy import add_entropy_loss
 from icrl.learn.filters import binary_filter, exp_filter
+from icrl.learn.stats import LossOutput, StatsUpdate, StatsView
 from icrl.learn.targets import nstep_targets
 from icrl.records import Batch
 
 
-def reduce_ensemble(values: torch.Tensor, subset: int, use_min: bool) -> torch.Tensor:
-    """values (..., C, G) -> (..., G): per entry and gamma, ``subset`` members drawn with replacement; min or mean.
+def amago_loss(agent, batch: Batch, cfg: LearnConfig, stats: StatsView) -> LossOutput:
+    """The whole update's loss for one batch of windows, detached metrics, and the statistics update it asks for.
 
-    The min (clipped double-Q / REDQ) counters overestimation when the actor maximises Q (DPG on); without DPG
-    the mean is used, since the min alone underestimates strongly.
+    The sequence model runs over the padded (B, L) windows; the heads only over the N valid transitions
+    (flattened), so padding costs no head computation and every mean below is over valid entries.
     """
-    *lead, C, G = values.shape
-    idx = torch.randint(C, (*lead, subset, G), device=values.device)
-    picked = values.gather(-2, idx)
-    return picked.min(-2).values if use_min else picked.mean(-2)
+    w = encode_window(agent, batch)
+    if cfg.fake_filter and cfg.online_coeff == 0:
+        return behaviour_cloning_loss(agent, batch, w, cfg)
+
+    y = td_targets(agent, w, batch, cfg, stats.popart.denormalize)  # (N, G), reward-multiplied units
+    popart = stats.popart.after(y)  # the statistics that count these targets
+    # Q(s, a_buf) and E_pi Q(sg(s), .), (N, C, G) each: reparameterised, since DPG (when on) differentiates it
+    q_buf, q_pi = as_critic(agent.critic).read(w.s_now, w.a_buf, w.pi, cfg.actor_samples, through_policy=True)
+    q_pi = q_pi.float()
+    critic_loss = valid_mean((popart.scale(q_buf) - popart.normalize(y).unsqueeze(-2)) ** 2)
+
+    weights = torch.ones_like(w.logp) if cfg.fake_filter else bc_weights(q_buf, q_pi, cfg)
+    actor = actor_loss(w.logp, weights, popart.scale(q_pi), cfg)
+    loss = actor + cfg.critic_loss_weight * critic_loss
+
+    with torch.no_grad():
+        main = -1  # the main gamma is last
+        metrics = {
+            "critic/loss": critic_loss.detach(), "actor/loss": actor.detach(), **actor_metrics(w, weights),
+            "q/mean": valid_mean(popart.denormalize(q_buf)[..., main].mean(-1)),
+            "q/target_mean": valid_mean(y[..., main]),
+            "q/ensemble_std": valid_mean(q_buf.std(-2, correction=0)[..., main]),
+            "popart/sigma": popart.sigma[main],
+            "popart/mu": popart.mu[main].clone()}  # a copy: metrics are read after later updates move the statistics
+    return optional_terms(agent, batch, w, cfg, stats, LossOutput(loss, metrics, StatsUpdate(popart=popart)))
 
 
 @dataclass
@@ -88,15 +114,28 @@ def encode_window(agent, batch: Batch) -> Window:
     return Window(s_now, s_next, a_buf, pi, pi.log_prob(a_buf), actor_next)
 
 
-def sample_mean(draw: Callable[[], torch.Tensor], samples: int) -> torch.Tensor:
-    """Mean of ``samples`` calls of ``draw()`` (Monte-Carlo estimate over policy samples)."""
-    return sum(draw() for _ in range(samples)) / samples
+def behaviour_cloning_loss(agent, batch: Batch, w: Window, cfg: LearnConfig) -> LossOutput:
+    """Pure behaviour cloning (``fake_filter`` without DPG): no critic at all (method 7.2, notes), no statistics
+    update; the optional dynamics term still applies."""
+    loss = valid_mean(-cfg.offline_coeff * w.logp)
+    metrics = {"actor/loss": loss.detach(), "actor/logp": valid_mean(w.logp.detach())}
+    return LossOutput(*add_dynamics_loss(agent, batch, w.s_now, cfg.dynamics_coeff, loss, metrics), StatsUpdate())
 
 
-def frozen_critic(agent, s: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
-    """Critic with detached parameters: gradients reach ``actions`` only."""
-    params = {k: v.detach() for k, v in agent.critic.named_parameters()}
-    return functional_call(agent.critic, params, (s, actions))
+@torch.no_grad()
+def td_targets(agent, w: Window, batch: Batch, cfg: LearnConfig,
+               to_reward_units: Callable[[torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
+    """y (N, G) for the N valid transitions, in reward-multiplied units; no gradient.
+
+    The target critic's expected value under pi_target at the next states (the critic's states ``w.s_next``, the
+    actor's ``w.actor_next``) is mapped to reward units by ``to_reward_units`` (the AMAGO critic's PopArt
+    outputs) or used as it is (a binned critic's values), then bootstrapped.
+    """
+    pi_next = next_policy(agent, w.actor_next, cfg)
+    values = as_critic(agent.target_critic).expected_value(w.s_next, pi_next, cfg.critic_samples)  # (N, C, G)
+    if to_reward_units is not None:
+        values = to_reward_units(values.float())
+    return bootstrap_targets(values, batch, agent, cfg)
 
 
 def next_policy(agent, s_next: torch.Tensor, cfg: LearnConfig):
@@ -120,33 +159,16 @@ def bootstrap_targets(values_next: torch.Tensor, batch: Batch, agent, cfg: Learn
     return y[mask]
 
 
-@torch.no_grad()
-def td_targets(agent, s_next: torch.Tensor, actor_next: torch.Tensor, batch: Batch, cfg: LearnConfig) -> torch.Tensor:
-    """y (N, G) for the N valid transitions, in reward-multiplied units; no gradient.
+def reduce_ensemble(values: torch.Tensor, subset: int, use_min: bool) -> torch.Tensor:
+    """values (..., C, G) -> (..., G): per entry and gamma, ``subset`` members drawn with replacement; min or mean.
 
-    ``s_next`` (N, D) holds the critic's states after the valid transitions and ``actor_next`` the actor's (the
-    same tensor unless the actor has its own trunk: ``Window``); the target critic's PopArt outputs are
-    denormalised to reward units before the n-step sums.
+    The min (clipped double-Q / REDQ) counters overestimation when the actor maximises Q (DPG on); without DPG
+    the mean is used, since the min alone underestimates strongly.
     """
-    pi_next = next_policy(agent, actor_next, cfg)
-    if agent.discrete_critic:
-        v_raw = (pi_next.probs.unsqueeze(-3) * agent.target_critic(s_next)).sum(-1)
-    else:
-        v_raw = sample_mean(lambda: agent.target_critic(s_next, pi_next.sample()), cfg.critic_samples)
-    return bootstrap_targets(agent.popart.denormalize(v_raw.float()), batch, agent, cfg)
-
-
-def _critic_values(agent, w: Window, cfg: LearnConfig) -> tuple[torch.Tensor, torch.Tensor]:
-    """Q(s, a_buf) with gradients (N, C, G), and E_pi Q(sg(s), .) through the policy only (N, C, G)."""
-    if agent.discrete_critic:
-        q_all = agent.critic(w.s_now)  # (N, C, G, A)
-        q_buf = (q_all * w.a_buf.unsqueeze(-3)).sum(-1)
-        q_pi = (w.pi.probs.unsqueeze(-3) * q_all.detach()).sum(-1)
-        return q_buf, q_pi
-    q_buf = agent.critic(w.s_now, w.a_buf)
-    s_frozen = w.s_now.detach()
-    q_pi = sample_mean(lambda: frozen_critic(agent, s_frozen, w.pi.rsample()), cfg.actor_samples)
-    return q_buf, q_pi
+    *lead, C, G = values.shape
+    idx = torch.randint(C, (*lead, subset, G), device=values.device)
+    picked = values.gather(-2, idx)
+    return picked.min(-2).values if use_min else picked.mean(-2)
 
 
 def bc_weights(q_buf: torch.Tensor, q_pi: torch.Tensor, cfg: LearnConfig) -> torch.Tensor:
@@ -173,12 +195,6 @@ def actor_loss(logp: torch.Tensor, weights: torch.Tensor, q_pi_normalized: torch
     return valid_mean(terms)
 
 
-def behaviour_cloning_loss(w: Window, cfg: LearnConfig) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """Pure behaviour cloning (``fake_filter`` without DPG): no critic at all (method 7.2, notes)."""
-    loss = valid_mean(-cfg.offline_coeff * w.logp)
-    return loss, {"actor/loss": loss.detach(), "actor/logp": valid_mean(w.logp.detach())}
-
-
 def actor_metrics(w: Window, weights: torch.Tensor) -> dict[str, torch.Tensor]:
     """Log-probability, filter weight and entropy of the main gamma's policy (detached)."""
     with torch.no_grad():
@@ -186,36 +202,12 @@ def actor_metrics(w: Window, weights: torch.Tensor) -> dict[str, torch.Tensor]:
                 "actor/entropy": valid_mean(w.pi.entropy()[..., -1])}
 
 
-def amago_loss(agent, batch: Batch, cfg: LearnConfig) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """The whole update's loss for one batch of windows, and detached metrics.
-
-    The sequence model runs over the padded (B, L) windows; the heads only over the N valid transitions
-    (flattened), so padding costs no head computation and every mean below is over valid entries.
-    """
-    w = encode_window(agent, batch)
-    if cfg.fake_filter and cfg.online_coeff == 0:
-        return add_dynamics_loss(agent, batch, w.s_now, cfg.dynamics_coeff, *behaviour_cloning_loss(w, cfg))
-
-    y = td_targets(agent, w.s_next, w.actor_next, batch, cfg)  # (N, G)
-    agent.popart.update_stats(y)
-    y_norm = agent.popart.normalize(y)
-    q_buf, q_pi = _critic_values(agent, w, cfg)  # (N, C, G)
-    critic_loss = valid_mean((agent.popart(q_buf.float()) - y_norm.unsqueeze(-2)) ** 2)
-
-    weights = torch.ones_like(w.logp) if cfg.fake_filter else bc_weights(q_buf.float(), q_pi.float(), cfg)
-    actor = actor_loss(w.logp, weights, agent.popart(q_pi.float()), cfg)
-    loss = actor + cfg.critic_loss_weight * critic_loss
-
-    with torch.no_grad():
-        main = -1  # the main gamma is last
-        q_main = agent.popart.denormalize(q_buf.float())[..., main].mean(-1)
-        metrics = {
-            "critic/loss": critic_loss.detach(), "actor/loss": actor.detach(), **actor_metrics(w, weights),
-            "q/mean": valid_mean(q_main), "q/target_mean": valid_mean(y[..., main]),
-            "q/ensemble_std": valid_mean(q_buf.float().std(-2, correction=0)[..., main]),
-            "popart/sigma": agent.popart.sigma[main], "popart/mu": agent.popart.mu[main]}
-    loss, metrics = add_entropy_loss(agent, w.pi, loss, metrics)
-    return add_dynamics_loss(agent, batch, w.s_now, cfg.dynamics_coeff, loss, metrics)
+def optional_terms(agent, batch: Batch, w: Window, cfg: LearnConfig, stats: StatsView,
+                   out: LossOutput) -> LossOutput:
+    """The terms outside the method: entropy (with a temperature: its step joins the update), then dynamics."""
+    loss, metrics, mean_logp = add_entropy_loss(stats.alpha, w.pi, out.loss, out.metrics)
+    loss, metrics = add_dynamics_loss(agent, batch, w.s_now, cfg.dynamics_coeff, loss, metrics)
+    return LossOutput(loss, metrics, StatsUpdate(out.update.popart, mean_logp))
 
 
 def valid_mean(x: torch.Tensor) -> torch.Tensor:

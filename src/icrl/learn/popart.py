@@ -5,29 +5,42 @@ The critic's raw output ``x`` is read as a normalised value ``w x + b``; in rewa
 every denormalised output stays exactly the same ("preserving outputs precisely"). ``w`` and ``b`` are buffers,
 not learned. The gamma axis G is always the last axis of the tensors given here. ``enabled=False``
 (``learn.popart=false``) makes every map the identity: sigma 1, mu 0, statistics never move.
+
+``PopArtStats`` is a read-only value: the losses compute with it and ask for the statistics that include a
+batch's targets (``after``) without changing anything; the learner's ``PopArt`` module holds the statistics
+(checkpointed) and takes the new ones after the optimiser step (``assign``).
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 
-class PopArt(nn.Module):
-    def __init__(self, num_gammas: int, beta: float = 5e-4, init_nu: float = 100.0, enabled: bool = True) -> None:
-        super().__init__()
-        self.beta, self.enabled = beta, enabled
-        self.register_buffer("mu", torch.zeros(num_gammas))
-        self.register_buffer("nu", torch.full((num_gammas,), init_nu if enabled else 1.0))
-        self.register_buffer("w", torch.ones(num_gammas))
-        self.register_buffer("b", torch.zeros(num_gammas))
-        self.register_buffer("t", torch.ones((), dtype=torch.long))
+def _sigma(mu: torch.Tensor, nu: torch.Tensor) -> torch.Tensor:
+    return torch.sqrt(torch.clamp(nu - mu**2, 1e-4, 1e8)).clamp(1e-4, 1e6)
+
+
+@dataclass(frozen=True)
+class PopArtStats:
+    """The statistics at one moment: first and second moments ``mu``, ``nu`` (G,), output map ``w``, ``b`` (G,),
+    the count ``t`` of batches seen (a 0-d long tensor), and the tracking rate."""
+
+    mu: torch.Tensor
+    nu: torch.Tensor
+    w: torch.Tensor
+    b: torch.Tensor
+    t: torch.Tensor
+    beta: float
+    enabled: bool
 
     @property
     def sigma(self) -> torch.Tensor:
-        return torch.sqrt(torch.clamp(self.nu - self.mu**2, 1e-4, 1e8)).clamp(1e-4, 1e6)
+        return _sigma(self.mu, self.nu)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def scale(self, x: torch.Tensor) -> torch.Tensor:
         """Raw critic output (..., G) -> normalised value ``w x + b``."""
         return self.w * x + self.b
 
@@ -40,17 +53,57 @@ class PopArt(nn.Module):
         return (y - self.mu) / self.sigma
 
     @torch.no_grad()
-    def update_stats(self, y: torch.Tensor) -> None:
-        """y (N, G): the batch's valid targets in reward units. Moves mu, nu; rescales w, b to keep outputs."""
+    def after(self, y: torch.Tensor) -> PopArtStats:
+        """The statistics once the batch's valid targets y (N, G), in reward units, are counted; ``self`` is left
+        as it was. Moves mu, nu; rescales w, b so that every denormalised output stays the same."""
         if y.shape[0] == 0 or not self.enabled:
-            return
-        mean = y.mean(0)
-        sq_mean = (y**2).mean(0)
-        self.t += 1
-        beta_t = self.beta / (1.0 - (1.0 - self.beta) ** float(self.t))
-        mu_old, sigma_old = self.mu.clone(), self.sigma
-        self.mu.lerp_(mean.float(), beta_t)
-        self.nu.lerp_(sq_mean.float(), beta_t)
-        sigma_new = self.sigma
-        self.w.mul_(sigma_old / sigma_new)
-        self.b.copy_((sigma_old * self.b + mu_old - self.mu) / sigma_new)
+            return self
+        t = self.t + 1
+        beta_t = self.beta / (1.0 - (1.0 - self.beta) ** float(t))
+        mu = self.mu.lerp(y.mean(0).float(), beta_t)
+        nu = self.nu.lerp((y**2).mean(0).float(), beta_t)
+        sigma_old, sigma_new = self.sigma, _sigma(mu, nu)
+        w = self.w * (sigma_old / sigma_new)
+        b = (sigma_old * self.b + self.mu - mu) / sigma_new
+        return PopArtStats(mu, nu, w, b, t, self.beta, self.enabled)
+
+
+class PopArt(nn.Module):
+    """The learner's PopArt statistics, as buffers (checkpointed); read them with ``stats()``."""
+
+    def __init__(self, num_gammas: int, beta: float = 5e-4, init_nu: float = 100.0, enabled: bool = True) -> None:
+        super().__init__()
+        self.beta, self.enabled = beta, enabled
+        self.register_buffer("mu", torch.zeros(num_gammas))
+        self.register_buffer("nu", torch.full((num_gammas,), init_nu if enabled else 1.0))
+        self.register_buffer("w", torch.ones(num_gammas))
+        self.register_buffer("b", torch.zeros(num_gammas))
+        self.register_buffer("t", torch.ones((), dtype=torch.long))
+
+    def stats(self) -> PopArtStats:
+        """The current statistics. They share memory with the buffers: a later ``assign`` shows through."""
+        return PopArtStats(self.mu, self.nu, self.w, self.b, self.t, self.beta, self.enabled)
+
+    @torch.no_grad()
+    def assign(self, stats: PopArtStats) -> None:
+        """Take ``stats`` (e.g. ``stats().after(y)``) as the current statistics."""
+        for name in ("mu", "nu", "w", "b", "t"):
+            getattr(self, name).copy_(getattr(stats, name))
+
+    def update_stats(self, y: torch.Tensor) -> None:
+        """Count the targets y (N, G): ``assign(stats().after(y))``."""
+        self.assign(self.stats().after(y))
+
+    @property
+    def sigma(self) -> torch.Tensor:
+        return self.stats().sigma
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Raw critic output (..., G) -> normalised value ``w x + b``."""
+        return self.stats().scale(x)
+
+    def denormalize(self, x: torch.Tensor) -> torch.Tensor:
+        return self.stats().denormalize(x)
+
+    def normalize(self, y: torch.Tensor) -> torch.Tensor:
+        return self.stats().normalize(y)

@@ -2,9 +2,14 @@
 
 Layout under the checkpoint directory::
 
-    ckpt_000012/weights.safetensors   tensors: "agent.<param>", "optimizer.<i>.<state>", "rng.torch", ...
+    ckpt_000012/weights.safetensors   tensors: "agent.<param>", "learner.<statistic>", "optimizer.<i>.<state>",
+                                      "rng.torch", ...
     ckpt_000012/meta.json             counters, schedules, optimiser hyper-parameters, RNG states, ...
     latest.json                       {"checkpoint": "ckpt_000012"}
+
+Checkpoints of earlier versions kept the PopArt statistics and the entropy temperature in the agent
+("agent.popart.*", "agent.temperature.*"); reading one renames them to where the learner keeps them now
+(``LEGACY_PREFIXES``), so earlier runs resume and evaluate unchanged.
 
 A checkpoint directory is filled under a temporary name and renamed into place, then ``latest.json`` is
 replaced atomically, so a crash at any moment leaves the previous checkpoint intact and pointed to. The last
@@ -29,6 +34,8 @@ from icrl.errors import CheckpointError
 from icrl.fsutil import atomic_write_text, temp_path
 
 LATEST = "latest.json"
+# earlier key prefix -> current one; applied to every checkpoint read
+LEGACY_PREFIXES = {"agent.popart.": "learner.popart.", "agent.temperature.": "learner.temperature."}
 
 
 def _ckpt_dirs(root: Path) -> list[Path]:
@@ -65,7 +72,20 @@ def _read(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         meta = json.loads((path / "meta.json").read_text())
     except (OSError, SafetensorError, json.JSONDecodeError, ValueError) as err:
         raise CheckpointError(f"checkpoint {path} is unreadable ({err})") from err
-    return tensors, meta
+    return upgrade_keys(tensors), meta
+
+
+def upgrade_keys(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The tensors under their current keys: earlier layouts' keys renamed (``LEGACY_PREFIXES``)."""
+    upgraded = {}
+    for key, value in tensors.items():
+        old = next((prefix for prefix in LEGACY_PREFIXES if key.startswith(prefix)), None)
+        new_key = key if old is None else LEGACY_PREFIXES[old] + key[len(old):]
+        if new_key in tensors and new_key != key:
+            raise CheckpointError(f"checkpoint holds both {key!r} (an earlier layout) and {new_key!r}; it was not "
+                                  "written by icrl. Delete the checkpoints folder to restart the run from scratch.")
+        upgraded[new_key] = value
+    return upgraded
 
 
 def load_latest(root: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]] | None:

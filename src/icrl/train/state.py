@@ -1,4 +1,5 @@
-"""What a checkpoint holds, and putting it back: weights, optimiser, schedule, RNG, counters, sampler.
+"""What a checkpoint holds, and putting it back: weights, the learner's statistics, optimiser, schedule, RNG,
+counters, sampler.
 
 Weights and tensor state go to safetensors; everything else is JSON (``icrl.train.checkpoint``); nothing is
 pickled, so loading a checkpoint never runs code from it.
@@ -25,6 +26,7 @@ class Counters:
 
 def save(parts: Parts, ckpt_dir, counters: Counters) -> None:
     tensors = ckpt.module_state("agent", parts.agent)
+    tensors.update(ckpt.module_state("learner", parts.learner.stats))
     opt_tensors, opt_meta = ckpt.optimizer_state("optimizer", parts.learner.optimizer)
     rng_tensors, rng_meta = ckpt.rng_state()
     tensors.update(opt_tensors)
@@ -48,6 +50,7 @@ def restore(parts: Parts, ckpt_dir) -> Counters | None:
         return None
     tensors, meta = loaded
     ckpt.load_module_state("agent", parts.agent, tensors)
+    ckpt.load_module_state("learner", parts.learner.stats, tensors)
     ckpt.load_optimizer_state("optimizer", parts.learner.optimizer, tensors, meta["optimizer"])
     parts.learner.scheduler.load_state_dict(meta["scheduler"])
     parts.learner.num_updates = int(meta["learner_updates"])
