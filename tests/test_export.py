@@ -100,7 +100,7 @@ def test_exported_step_replays_act(tmp_path: Path, case: str, fmt: str) -> None:
     agent, env = _agent(case)
     path = tmp_path / f"policy.{fmt}"
     info = export_policy(agent, env.obs_spec, env.action_spec, fmt, path)
-    assert [t["name"] for t in info["inputs"]][-1].startswith("state.")
+    assert info["sequence"] == case and [t["name"] for t in info["inputs"]][-1].startswith("state.")
     action_diff, dist_diff = _replay(agent, case, env.obs_spec, env.action_spec, _runner(fmt, path))
     print(f"{case} {fmt}: max abs diff action {action_diff:.2e}, dist {dist_diff:.2e}")
     assert action_diff <= TOLERANCE and dist_diff <= TOLERANCE

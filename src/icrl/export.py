@@ -75,10 +75,6 @@ class TensorSpec:
     shape: tuple[int | str, ...]
     dtype: str
 
-    @property
-    def batch_axis(self) -> int:
-        return self.shape.index("N")
-
 
 def state_specs(sequence: nn.Module) -> list[TensorSpec]:
     """The memory tensors of ``sequence`` as the exported step takes them (the module docstring lists them)."""
@@ -130,7 +126,6 @@ class PolicyStep(nn.Module):
         super().__init__()
         self.encoder, self.sequence, self.actor = agent.policy_modules()
         self.family, self.obs_keys = agent.family, list(obs_keys)
-        self.n_state = len(state_specs(self.sequence))
 
     def forward(self, *inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
         k = len(self.obs_keys)
@@ -156,7 +151,8 @@ def interface(agent: Agent, obs_spec: ObsSpec, action_spec: ActionSpec) -> dict[
     outputs = [TensorSpec("action", ("N", a), "float32"), TensorSpec("dist", ("N", p), "float32")]
     outputs += [TensorSpec(f"new_state.{s.name}", s.shape, s.dtype) for s in state]
     dist = "tanh_gaussian(mean, log_std)" if action_spec.kind == "box" else "categorical probabilities"
-    return {"format_version": 1, "sequence": type(sequence).__name__.lower(),
+    kind = sequence.cell if isinstance(sequence, RNN) else type(sequence).__name__.lower()
+    return {"format_version": 1, "sequence": kind,
             "action_spec": {"kind": action_spec.kind, "nvec": list(action_spec.nvec), "box_dim": action_spec.box_dim},
             "dist": dist, "inputs": [asdict(t) for t in inputs], "outputs": [asdict(t) for t in outputs]}
 
@@ -207,7 +203,7 @@ def _write_onnx(step: PolicyStep, args: tuple[torch.Tensor, ...], info: dict, pa
     names_in = [t["name"] for t in info["inputs"]]
     names_out = [t["name"] for t in info["outputs"]]
     batch = torch.export.Dim("N", min=1)
-    shapes = tuple({TensorSpec(**{**t, "shape": tuple(t["shape"])}).batch_axis: batch} for t in info["inputs"])
+    shapes = tuple({list(t["shape"]).index("N"): batch} for t in info["inputs"])  # every input has a batch axis
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         program = torch.onnx.export(step, args, dynamo=True, input_names=names_in, output_names=names_out,
