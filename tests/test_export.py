@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,7 @@ from icrl.cli import main as cli_main
 from icrl.config import RunConfig, apply_overrides
 from icrl.envs import make_env
 from icrl.envs.interface import split_observation
+from icrl.errors import MissingExtraError
 from icrl.export import ExportError, dist_outputs, export_policy, state_to_tensors
 from icrl.nets.sequence import SequenceModel
 from icrl.spaces import ActionSpec, ObsSpec
@@ -138,10 +140,13 @@ class _Opaque(SequenceModel):
         return self.lin(x), state
 
 
-def test_unsupported_cases_raise_clear_errors(tmp_path: Path) -> None:
+def test_unsupported_cases_raise_clear_errors(tmp_path: Path, monkeypatch) -> None:
     agent, env = _agent("gru")
     with pytest.raises(ExportError, match="unknown export format 'tflite'"):
         export_policy(agent, env.obs_spec, env.action_spec, "tflite", tmp_path / "p")
+    monkeypatch.setitem(sys.modules, "onnxscript", None)  # as if the export extra were not installed
+    with pytest.raises(MissingExtraError, match=r"pip install 'icrl\[export\]'"):
+        export_policy(agent, env.obs_spec, env.action_spec, "onnx", tmp_path / "p.onnx")
     agent.sequence = _Opaque(agent.encoder.out_dim)
     with pytest.raises(ExportError, match="cannot export a _Opaque sequence model.*transformer, gru, lstm"):
         export_policy(agent, env.obs_spec, env.action_spec, "torchscript", tmp_path / "p.pt")
