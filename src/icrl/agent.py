@@ -104,16 +104,31 @@ class Agent(nn.Module):
         was_training = self.training
         self.train(False)
         try:
-            n = prev_action.shape[0]
-            encoder, sequence = self._actor_pair()
-            o = encoder({k: v.unsqueeze(1) for k, v in obs.items()}, prev_action.view(n, 1, -1),
-                        prev_reward.reshape(n, 1))
-            s, state = sequence.step(o[:, 0], time_idx.reshape(n), state, reset.reshape(n))
-            dist = self.family.distribution(self.actor(s)[:, -1])
+            params, state = policy_params(*self.policy_modules(), obs, prev_action, prev_reward, time_idx, reset,
+                                          state)
+            dist = self.family.distribution(params)
             action = dist.sample() if sample else dist.mode()
         finally:
             self.train(was_training)
         return action, state
+
+    def policy_modules(self) -> tuple[TimestepEncoder, SequenceModel, Actor]:
+        """The networks a rollout step runs: the actor's encoder and sequence model, and the actor."""
+        return (*self._actor_pair(), self.actor)
+
+
+def policy_params(encoder: TimestepEncoder, sequence: SequenceModel, actor: Actor, obs: dict[str, torch.Tensor],
+                  prev_action: torch.Tensor, prev_reward: torch.Tensor, time_idx: torch.Tensor, reset: torch.Tensor,
+                  state: Any) -> tuple[torch.Tensor, Any]:
+    """One step of ``Agent.act`` up to the main gamma's raw policy parameters (N, P), and the new state.
+
+    A function of the three networks alone, so that ``icrl.export`` traces exactly the step ``act`` runs
+    without carrying the critic along.
+    """
+    n = prev_action.shape[0]
+    o = encoder({k: v.unsqueeze(1) for k, v in obs.items()}, prev_action.view(n, 1, -1), prev_reward.reshape(n, 1))
+    s, state = sequence.step(o[:, 0], time_idx.reshape(n), state, reset.reshape(n))
+    return actor(s)[:, -1], state
 
 
 def _run_trunk(encoder: TimestepEncoder, sequence: SequenceModel, batch: Batch) -> torch.Tensor:

@@ -1,4 +1,4 @@
-"""Command line: ``icrl train | eval | envs | plot | bench``. The only module that parses arguments."""
+"""Command line: ``icrl train | eval | envs | plot | bench | export``. The only module that parses arguments."""
 
 from __future__ import annotations
 
@@ -55,6 +55,12 @@ def _parser() -> argparse.ArgumentParser:
                                                 "the table; pass them again to resume)")
     pl = sub.add_parser("plot", help="write learning-curve and per-attempt PNGs of a run")
     pl.add_argument("run_dir", type=Path)
+    x = sub.add_parser("export", help="write one policy step as an ONNX or TorchScript file", epilog=EXPORT_EPILOG,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    x.add_argument("run_dir", type=Path)
+    x.add_argument("--format", choices=("onnx", "torchscript"), default="onnx", help="onnx needs icrl[export]")
+    x.add_argument("--out", type=Path, default=None, help="file to write (default RUN_DIR/policy.onnx or .pt)")
+    x.add_argument("--checkpoint", default=None, help="a checkpoint name (ckpt_N) instead of the latest")
     return p
 
 
@@ -155,6 +161,28 @@ def _cmd_bench(args: argparse.Namespace) -> None:
                         + "\n  ".join(outcome.failures))
 
 
+EXPORT_EPILOG = """step(obs.<key>..., prev_action (N,A) f32, prev_reward (N,) f32, time_idx (N,) i64, state...)
+  -> action (N,A) f32 (the mode, encoded), dist (N,P) f32 (probabilities, or Box: mean|log_std before tanh),
+     new_state... (same shapes as state); state starts at zeros for a new rollout. State by model.sequence:
+  transformer: state.keys, state.values (layers, N, heads, max_seq_len, d_model/heads) f32 (a ring KV cache),
+               state.steps (N,) i64 (tokens seen);  gru: state.h (layers, N, d_model) f32;
+  lstm: state.h, state.c (layers, N, d_model) f32;  feedforward: none.
+The run's exact names, shapes and dtypes are printed, stored in the file and written to OUT.json (docs/export.md)."""
+
+
+def _cmd_export(args: argparse.Namespace) -> None:
+    from icrl.export import export_policy
+    from icrl.fsutil import atomic_write_text
+    from icrl.train.evaluation import load_policy
+
+    out = args.out or args.run_dir / ("policy.onnx" if args.format == "onnx" else "policy.pt")
+    info = export_policy(*load_policy(args.run_dir, args.checkpoint), args.format, out)
+    atomic_write_text(Path(f"{out}.json"), json.dumps(info, indent=2) + "\n")
+    for kind in ("inputs", "outputs"):
+        print(f"{kind}: " + ", ".join(f"{t['name']} {tuple(t['shape'])} {t['dtype']}" for t in info[kind]))
+    print(f"wrote {out} and {out}.json")
+
+
 def _cmd_plot(args: argparse.Namespace) -> None:
     from icrl.train.plots import plot_run
 
@@ -182,7 +210,8 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
-    commands = {"train": _cmd_train, "eval": _cmd_eval, "envs": _cmd_envs, "plot": _cmd_plot, "bench": _cmd_bench}
+    commands = {"train": _cmd_train, "eval": _cmd_eval, "envs": _cmd_envs, "plot": _cmd_plot, "bench": _cmd_bench,
+                "export": _cmd_export}
     try:
         commands[args.command](args)
     except ICRLError as err:

@@ -181,7 +181,9 @@ class Transformer(SequenceModel):
         if self.pos_emb == "fixed":
             h = h + sinusoid(time_idx, self.d_model)
         elif self.pos_emb == "learned":
-            if int(time_idx.max()) >= self.max_time_idx:
+            # the check reads a value, which a traced graph cannot: there an index past the table fails in the lookup
+            tracing = torch.jit.is_tracing() or torch.compiler.is_exporting()
+            if not tracing and int(time_idx.max()) >= self.max_time_idx:
                 raise ConfigError(f"time index {int(time_idx.max())} exceeds the learned position table "
                                   f"({self.max_time_idx} rows); raise model.max_time_idx or use model.pos_emb=fixed.")
             h = h + self.pos_table(time_idx)
