@@ -7,6 +7,8 @@ from icrl.envs.builtin.tmaze import make_tmaze
 from icrl.envs.interface import RESERVED_KEYS, InContextEnv, split_observation, wrap
 from icrl.envs.registry import list_envs, make_env, register_env, register_env_family
 from icrl.envs.suites.aib import make_aib
+from icrl.envs.suites.atari import make_atari
+from icrl.envs.suites.babyai import make_babyai
 from icrl.envs.suites.crafter import make_crafter_instructions
 from icrl.envs.suites.halfcheetah_vel import make_halfcheetah_vel
 from icrl.envs.suites.popgym import make_popgym
@@ -35,6 +37,12 @@ register_env_family("aib/", make_aib, "Actuator Inversion Benchmark as published
                     "aib/ball-in-cup, aib/walker, aib/walker2d, aib/hopper; env i of a vector keeps instance i of "
                     "its split (kwargs: split=train|eval_in|eval_out, instance, observe_sign, observe_previous)",
                     extra="aib")
+
+register_env_family("babyai/", make_babyai, "BabyAI level by name, e.g. babyai/GoToLocal; mission words as an "
+                    "observation key (kwargs: attempts, max_tokens, mission_format)", extra="babyai")
+register_env_family("atari/", make_atari, "Atari 2600 game by name, e.g. atari/Pong; 84x84 grey frames, frame skip 4, "
+                    "sticky actions (kwargs: frame_skip, screen_size, sticky_actions, full_action_space, noop_max, "
+                    "max_steps)", extra="atari")
 
 import icrl.testing  # noqa: E402,F401  (registers the testing-* envs)
 
