@@ -13,6 +13,7 @@ from icrl.envs.suites.crafter import make_crafter_instructions
 from icrl.envs.suites.halfcheetah_vel import make_halfcheetah_vel
 from icrl.envs.suites.popgym import make_popgym
 from icrl.envs.suites.popgym_multitask import make_popgym_multitask
+from icrl.envs.suites.xland import make_xland, make_xland_vector
 from icrl.envs.trials import FixedHorizon, KAttempts
 
 register_env("meta-frozen-lake", "random lake, k attempts at the same lake (kwargs: size, attempts, hole_prob)",
@@ -43,6 +44,10 @@ register_env_family("babyai/", make_babyai, "BabyAI level by name, e.g. babyai/G
 register_env_family("atari/", make_atari, "Atari 2600 game by name, e.g. atari/Pong; 84x84 grey frames, frame skip 4, "
                     "sticky actions (kwargs: frame_skip, screen_size, sticky_actions, full_action_space, noop_max, "
                     "max_steps)", extra="atari")
+register_env_family("xland/", make_xland, "XLand-MiniGrid (JAX) env by id, e.g. xland/XLand-MiniGrid-R1-9x9; "
+                    "N envs step in one jitted call; k episodes per task "
+                    "(kwargs: attempts, benchmark, objects, same_layout)",
+                    extra="xland", vector=make_xland_vector)
 
 import icrl.testing  # noqa: E402,F401  (registers the testing-* envs)
 

@@ -2,11 +2,14 @@
 
 A *family* (``register_env_family``) serves every name with a given prefix, e.g. ``popgym/RepeatPreviousEasy``;
 its factory receives the rest of the name. Any other name is tried as a gymnasium id (``CartPole-v1``, ...).
-A factory that declares a ``vector_index`` keyword also learns its env's position in a vector env.
+A factory that declares a ``vector_index`` keyword also learns its env's position in a vector env. A family may
+also give a ``vector`` factory, ``vector(suffix, num_envs, **kwargs) -> gym.vector.VectorEnv``, for envs that step a
+whole batch at once (JAX envs): ``icrl.rollout.make_vector_env`` then uses it instead of N single envs.
 """
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,6 +25,7 @@ class EnvEntry:
     factory: Callable[..., gym.Env]
     description: str
     extra: str | None  # pip extra needed, if any
+    vector: Callable[..., gym.vector.VectorEnv] | None = None  # builds N envs stepped as one batch, if any
 
 
 _REGISTRY: dict[str, EnvEntry] = {}
@@ -39,14 +43,30 @@ def register_env(name: str, description: str = "", extra: str | None = None, fac
 
 
 def register_env_family(prefix: str, factory: Callable[..., gym.Env], description: str = "",
-                        extra: str | None = None) -> None:
-    """Serve every env name ``prefix + suffix`` with ``factory(suffix, **kwargs)`` (e.g. ``popgym/``)."""
-    _FAMILIES[prefix] = EnvEntry(factory, description, extra)
+                        extra: str | None = None,
+                        vector: Callable[..., gym.vector.VectorEnv] | None = None) -> None:
+    """Serve every env name ``prefix + suffix`` with ``factory(suffix, **kwargs)`` (e.g. ``popgym/``).
+
+    ``vector(suffix, num_envs, **kwargs)``, if given, builds ``num_envs`` of them as one batched vector env.
+    """
+    _FAMILIES[prefix] = EnvEntry(factory, description, extra, vector)
 
 
 def list_envs() -> list[tuple[str, str, str | None]]:
     singles = [(name, e.description, e.extra) for name, e in sorted(_REGISTRY.items())]
     return singles + [(f"{prefix}<name>", e.description, e.extra) for prefix, e in sorted(_FAMILIES.items())]
+
+
+def batched_vector_env(factory: Callable[..., object]) -> Callable[[int], gym.vector.VectorEnv] | None:
+    """For ``functools.partial(make_env, name, **kwargs)`` of a family with a ``vector`` factory: ``num_envs ->``
+    that family's batched vector env; None for every other factory (built as N single envs)."""
+    if not (isinstance(factory, functools.partial) and factory.func is make_env and factory.args):
+        return None
+    name = factory.args[0]
+    for prefix, family in _FAMILIES.items():
+        if name.startswith(prefix) and family.vector is not None:
+            return functools.partial(family.vector, name[len(prefix):], **factory.keywords)
+    return None
 
 
 def accepts_vector_index(factory: Callable[..., object]) -> bool:

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from icrl.envs.interface import split_observation
-from icrl.envs.registry import accepts_vector_index
+from icrl.envs.registry import accepts_vector_index, batched_vector_env
 from icrl.records import Trajectory
 from icrl.rollout.exploration import Exploration
 from icrl.spaces import ActionSpec, is_side_key
@@ -40,7 +40,12 @@ def make_vector_env(factory: Callable[..., gym.Env], num_envs: int, mode: str = 
     its position (the AIB's env i keeps context instance i all run); ``icrl.envs.make_env`` takes it and passes
     it on only to env factories that declare it. Other factories are called as ``factory()``.
     ``mode="inline"`` steps them in this process (cheap envs); ``"subprocess"`` uses ``AsyncVectorEnv``.
+    A registered family with a batched vector env (JAX envs, ``icrl.envs.registry.batched_vector_env``) is built
+    as that one vector env whatever the mode: it steps all N envs in one call.
     """
+    batched = batched_vector_env(factory)
+    if batched is not None:
+        return batched(num_envs)
     same_step = gym.vector.AutoresetMode.SAME_STEP
     if accepts_vector_index(factory):
         factories = [functools.partial(factory, vector_index=i) for i in range(num_envs)]
