@@ -11,6 +11,7 @@ from icrl.envs.suites.atari import make_atari
 from icrl.envs.suites.babyai import make_babyai
 from icrl.envs.suites.crafter import make_crafter_instructions
 from icrl.envs.suites.halfcheetah_vel import make_halfcheetah_vel
+from icrl.envs.suites.metaworld import make_metaworld
 from icrl.envs.suites.popgym import make_popgym
 from icrl.envs.suites.popgym_multitask import make_popgym_multitask
 from icrl.envs.suites.xland import make_xland, make_xland_vector
@@ -44,6 +45,9 @@ register_env_family("babyai/", make_babyai, "BabyAI level by name, e.g. babyai/G
 register_env_family("atari/", make_atari, "Atari 2600 game by name, e.g. atari/Pong; 84x84 grey frames, frame skip 4, "
                     "sticky actions (kwargs: frame_skip, screen_size, sticky_actions, full_action_space, noop_max, "
                     "max_steps)", extra="atari")
+register_env_family("metaworld/", make_metaworld, "Meta-World meta-RL: metaworld/ML1/<task> (e.g. reach-v3), "
+                    "metaworld/ML10, metaworld/ML45; k attempts of 500 steps at a sampled task "
+                    "(kwargs: attempts, episode_length, split=train|test, seed)", extra="metaworld")
 register_env_family("xland/", make_xland, "XLand-MiniGrid (JAX) env by id, e.g. xland/XLand-MiniGrid-R1-9x9; "
                     "N envs step in one jitted call; k episodes per task "
                     "(kwargs: attempts, benchmark, objects, same_layout)",
