@@ -74,7 +74,7 @@ class XLandBatch:
         self.view = int(self.params.view_size)
         self.max_steps = int(self.params.max_steps)
         self.num_actions = int(self.env.num_actions(self.params))
-        self._reset = jax.jit(jax.vmap(self._reset_one))
+        self._reset = jax.jit(jax.vmap(self._reset_one, in_axes=(0, None)))
         self._step = jax.jit(jax.vmap(self._step_one, in_axes=(0, 0, None)))
         self._jax = jax
         self.carry = None
@@ -97,17 +97,25 @@ class XLandBatch:
     def _episode_key(self, trial_key, attempt):
         return trial_key if self.same_layout else self._jax.random.fold_in(trial_key, attempt)
 
-    def _new_trial(self, key, rulesets):
-        jnp = self._jax.numpy
-        task_key, trial_key, next_key = self._jax.random.split(key, 3)
-        ruleset = self._sample_ruleset(task_key, rulesets) if self.has_rules else None
-        timestep = self.env.reset(self._params(ruleset), self._episode_key(trial_key, 0))
+    def _fresh(self, key, attempt, trial_key, ruleset, rulesets, new_task):
+        """Reset for the episode ``attempt`` of a trial: with ``new_task``, a new trial (task and trial key drawn
+        from ``key``); otherwise the next episode of the current one. One ``env.reset`` either way (jit-friendly)."""
+        jax, jnp = self._jax, self._jax.numpy
+        task_key, new_trial_key, next_key = jax.random.split(key, 3)
+        if self.has_rules:
+            ruleset = jax.tree.map(lambda new, old: jnp.where(new_task, new, old),
+                                   self._sample_ruleset(task_key, rulesets), ruleset)
+        trial_key = jnp.where(new_task, new_trial_key, trial_key)
+        attempt = jnp.where(new_task, 0, attempt)
+        timestep = self.env.reset(self._params(ruleset), self._episode_key(trial_key, attempt))
         return {"key": next_key, "trial_key": trial_key, "ruleset": ruleset, "timestep": timestep,
-                "attempt": jnp.asarray(0), "start": jnp.asarray(True), "t": jnp.asarray(0),
+                "attempt": attempt, "start": jnp.asarray(True),
                 "returns": jnp.zeros(self.k), "success": jnp.zeros(self.k)}
 
-    def _reset_one(self, key):
-        return self._new_trial(key, self.rulesets)
+    def _reset_one(self, key, rulesets):
+        jnp = self._jax.numpy
+        ruleset = self.params.ruleset if self.has_rules else None
+        return self._fresh(key, jnp.asarray(0), key, ruleset, rulesets, jnp.asarray(True))
 
     def _observe(self, carry):
         jnp = self._jax.numpy
@@ -129,17 +137,15 @@ class XLandBatch:
         returns = carry["returns"].at[at].add(reward)
         success = carry["success"].at[at].set(jnp.where(episode_end, goal.astype(jnp.float32), carry["success"][at]))
         rollout_end = episode_end & (at == self.k - 1)
-        stepped = {**carry, "timestep": timestep, "start": jnp.asarray(False), "t": carry["t"] + 1,
+        stepped = {**carry, "timestep": timestep, "start": jnp.asarray(False),
                    "returns": returns, "success": success}
         final_obs = self._observe(stepped)
-        # next attempt: the same task (ruleset), a new episode; after the last attempt: a new trial
-        next_attempt = {**stepped, "attempt": at + 1, "start": jnp.asarray(True),
-                        "timestep": self.env.reset(params, self._episode_key(carry["trial_key"], at + 1))}
-        trial_key, key = jax.random.split(carry["key"])
-        new_trial = self._new_trial(trial_key, rulesets)
-        new_trial["key"] = key
-        after = jax.tree.map(lambda fresh, cont: jnp.where(episode_end, fresh, cont), next_attempt, stepped)
-        after = jax.tree.map(lambda fresh, cont: jnp.where(rollout_end, fresh, cont), new_trial, after)
+        # after an episode: the next one of the same task (ruleset); after the last attempt: a new trial
+        fresh = self._fresh(carry["key"], at + 1, carry["trial_key"], carry["ruleset"], rulesets, rollout_end)
+        # the trial's tallies carry over to its next episode and start again with a new trial
+        fresh["returns"] = jnp.where(rollout_end, fresh["returns"], returns)
+        fresh["success"] = jnp.where(rollout_end, fresh["success"], success)
+        after = jax.tree.map(lambda new, old: jnp.where(episode_end, new, old), fresh, stepped)
         out = {"obs": self._observe(after), "final_obs": final_obs, "reward": reward,
                "terminated": rollout_end & goal, "truncated": rollout_end & ~goal,
                "returns": returns, "success": success}
@@ -149,7 +155,7 @@ class XLandBatch:
     def reset(self, seed: int | None = None) -> dict[str, np.ndarray]:
         seed = int(np.random.SeedSequence(seed).generate_state(1)[0]) if seed is None else int(seed)
         keys = self._jax.random.split(self._jax.random.key(seed), self.n)
-        self.carry = self._reset(keys)
+        self.carry = self._reset(keys, self.rulesets)
         return self._numpy(self._jax.vmap(self._observe)(self.carry))
 
     def step(self, actions: np.ndarray) -> dict:
