@@ -38,6 +38,33 @@ PRESETS: dict[str, dict[str, list[str]]] = {
                               "replay.cache_trajectories=256", "explore.anneal_steps=25000",
                               "train.steps_per_epoch=250", "train.updates_per_epoch=50", "train.eval_every=10",
                               "train.eval_episodes=16", "train.epochs=500"]},
+    # BabyAI scaled for a CPU: one level, whole 64-step rollouts as context, mission tokens padded to the level's
+    # longest (5 words). The method's BabyAI runs use a reward multiplier of 1000 (rewards are at most 1);
+    # 100 keeps the PopArt-normalised critic well scaled at this budget. Not tuned beyond a short run.
+    "babyai": {"doc": ["BabyAI GoToLocal (8x8 room, 8 distractors), 64 steps, mission as tokens; scaled for CPU"],
+               "overrides": ["env.name=babyai/GoToLocal", "env.kwargs.max_tokens=5", "env.num_envs=16",
+                             "env.eval_num_envs=16", "learn.reward_multiplier=100", "train.steps_per_epoch=64",
+                             "train.updates_per_epoch=40", "train.eval_every=5", "train.eval_episodes=32",
+                             "explore.anneal_steps=20000", "train.epochs=300"]},
+    # Atari as in the method's multi-game runs (reward multiplier 0.25, unclipped rewards, sticky actions); the
+    # context is a window of 128 frames. Far beyond a CPU budget at its real scale (tens of millions of frames).
+    "atari": {"doc": ["Atari Pong, 84x84 grey frames, frame skip 4, context windows of 128 steps"],
+              "overrides": ["env.name=atari/Pong", "env.num_envs=8", "env.eval_num_envs=8",
+                            "learn.reward_multiplier=0.25", "model.max_seq_len=128", "env.chunk_len=1024",
+                            "replay.cache_trajectories=64", "explore.anneal_steps=250000"]},
+    # The method's Meta-World settings (lr 5e-4, grad clip 2, bilevel exploration over the whole k-attempt
+    # rollout, reward multiplier 1); 3 attempts of 500 steps at a hidden ML1 goal.
+    "metaworld": {"doc": ["Meta-World ML1 reach-v3, 3 attempts of 500 steps at a hidden goal (method settings)"],
+                  "overrides": ["env.name=metaworld/ML1/reach-v3", "env.kwargs.attempts=3", "env.num_envs=8",
+                                "env.eval_num_envs=8", "learn.reward_multiplier=1", "learn.lr=5e-4",
+                                "learn.grad_clip=2", "explore.kind=bilevel", "explore.anneal_steps=250000",
+                                "model.max_seq_len=500"]},
+    # XLand-MiniGrid: 64 envs in one jitted call, 4 episodes per hidden-object task (method: reward multiplier
+    # 10, grad clip 2).
+    "xland": {"doc": ["XLand-MiniGrid R1 9x9, 4 episodes per hidden-object task, 64 batched JAX envs"],
+              "overrides": ["env.name=xland/XLand-MiniGrid-R1-9x9", "env.kwargs.attempts=4", "env.num_envs=64",
+                            "env.eval_num_envs=64", "learn.reward_multiplier=10", "learn.grad_clip=2",
+                            "model.max_seq_len=256", "explore.anneal_steps=20000"]},
 }
 
 
