@@ -21,6 +21,8 @@ Reward: minigrid's ``1 - 0.9 * steps / max_steps`` on success, else 0. Episode m
 
 from __future__ import annotations
 
+import contextlib
+import io
 import re
 
 import gymnasium as gym
@@ -86,7 +88,8 @@ class BabyAIObservation(gym.Wrapper):
             "mission": gym.spaces.Box(0.0, float(len(VOCABULARY)), mission_shape, np.float32),
             "progress": gym.spaces.Box(0.0, 1.0, (1,), np.float32),
         })
-        env.reset(seed=0)  # BabyAI levels set their step limit (max_steps) on reset; it is fixed per level
+        with contextlib.redirect_stdout(io.StringIO()):  # BabyAI levels set max_steps on reset; fixed per level
+            env.reset(seed=0)
         self.max_steps = int(env.unwrapped.max_steps)
         self._mission = np.zeros(mission_shape, np.float32)
 
@@ -96,7 +99,8 @@ class BabyAIObservation(gym.Wrapper):
                 "progress": np.array([min(inner.step_count / inner.max_steps, 1.0)], np.float32)}
 
     def reset(self, *, seed=None, options=None):
-        raw, info = self.env.reset(seed=seed, options=options)
+        with contextlib.redirect_stdout(io.StringIO()):  # minigrid prints every layout it rejects and redraws
+            raw, info = self.env.reset(seed=seed, options=options)
         self._mission = encode_mission(tokenize(raw["mission"], self.max_tokens), self.max_tokens,
                                        self.mission_format)
         return self._obs(raw), info
