@@ -186,7 +186,8 @@ class XLandBatch:
 
 
 def _numpy_tree(value):
-    return {k: np.asarray(v) for k, v in value.items()} if isinstance(value, dict) else np.asarray(value)
+    """Writable numpy copies (``np.asarray`` of a JAX array is a read-only view, which torch warns about)."""
+    return {k: np.array(v) for k, v in value.items()} if isinstance(value, dict) else np.array(value)
 
 
 def _load_benchmark(benchmark: str):
