@@ -37,7 +37,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="crafter-instructions runs: a table of success per instruction, each evaluated alone "
                         "(achievements joined by '+'; default: every achievement and 4 tech-tree chains; "
                         "--episodes rollouts each)")
-    e.add_argument("overrides", nargs="*", help="evaluation-only overrides, e.g. env.kwargs.split=eval_out")
+    e.add_argument("overrides", nargs="*", help="evaluation-only overrides of env.* and explore.sample_eval, "
+                                                "train.eval_episodes/seed/device/threads/precision, e.g. "
+                                                "env.kwargs.split=eval_out")
     sub.add_parser("envs", help="list the registered environments")
     b = sub.add_parser("bench", help="run a benchmark suite over seeds; resumable; writes tables and plots")
     b.add_argument("suite", nargs="?", help="suite name (see --list)")
