@@ -39,7 +39,7 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     CLI: (TESTING,),
     TESTING: (TRAIN, BENCH, CLI),
     # settings: validated against registries (nets' sequence models), never against a running loop
-    CONFIG: (ENVS, ROLLOUT, DATA, LEARN, AGENT, PRESETS, DEVICE, *ABOVE_THE_LOOP),
+    CONFIG: (ENVS, ROLLOUT, DATA, LEARN, AGENT, *ABOVE_THE_LOOP),
     PRESETS: (NETS, ENVS, ROLLOUT, DATA, LEARN, AGENT, DEVICE, *ABOVE_THE_LOOP),
     DEVICE: tuple(u for u in FOUNDATION if u != DEVICE),
     "icrl.errors": FOUNDATION,

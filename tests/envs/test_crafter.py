@@ -278,3 +278,7 @@ def test_train_smoke_with_relabeling_and_the_instruction_table(tmp_path: Path, m
     rows = json.loads(capsys.readouterr().out)
     assert [r["instruction"] for r in rows] == ["(generated)", "collect_wood", "eat_cow+wake_up"]  # 3 > k: skipped
     assert all(0.0 <= r["success"] <= 1.0 and r["rollouts"] == 2 for r in rows)
+    assert cli_main(["eval", str(run), "--episodes", "2", "--per-instruction", "collect_wood"]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert table[0].split() == ["instruction", "success", "goals", "rollouts"]
+    assert [line.split()[0] for line in table[1:]] == ["(generated)", "collect_wood"]
