@@ -53,7 +53,7 @@ def eval_config(cfg: RunConfig, overrides: Sequence[str] = ()) -> RunConfig:
     return apply_overrides(cfg, list(overrides))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # identity equality: comparing two agents' weights is not what == should do
 class SavedRun:
     """A run directory's config and its agent at one checkpoint (eval mode, on ``device``); makes its envs."""
 
