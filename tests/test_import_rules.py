@@ -32,7 +32,7 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     ROLLOUT: (DATA, LEARN, *ABOVE_THE_LOOP),
     DATA: (NETS, ENVS, ROLLOUT, LEARN, AGENT, *ABOVE_THE_LOOP),
     LEARN: (ENVS, ROLLOUT, DATA, *ABOVE_THE_LOOP),
-    AGENT: (ENVS, ROLLOUT, DATA, *ABOVE_THE_LOOP),
+    AGENT: (ENVS, ROLLOUT, DATA, LEARN, *ABOVE_THE_LOOP),  # the networks and act(): nothing only training needs
     # above the loop: the driver, the suite runner on it, the command line on top; testing sits beside them
     TRAIN: (BENCH, CLI, TESTING),
     BENCH: (CLI, TESTING),
