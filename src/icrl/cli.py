@@ -33,7 +33,13 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--greedy", action="store_true", help="act with the policy's mode instead of sampling")
     e.add_argument("--json", action="store_true", help="print metrics as JSON")
     e.add_argument("--checkpoint", default=None, help="a checkpoint name (ckpt_N) instead of the latest")
-    e.add_argument("overrides", nargs="*", help="evaluation-only overrides, e.g. env.kwargs.split=eval_out")
+    e.add_argument("--per-instruction", nargs="*", default=None, metavar="INSTRUCTION",
+                   help="crafter-instructions runs: a table of success per instruction, each evaluated alone "
+                        "(achievements joined by '+'; default: every achievement and 4 tech-tree chains; "
+                        "--episodes rollouts each)")
+    e.add_argument("overrides", nargs="*", help="evaluation-only overrides of env.* and explore.sample_eval, "
+                                                "train.eval_episodes/seed/device/threads/precision, e.g. "
+                                                "env.kwargs.split=eval_out")
     sub.add_parser("envs", help="list the registered environments")
     b = sub.add_parser("bench", help="run a benchmark suite over seeds; resumable; writes tables and plots")
     b.add_argument("suite", nargs="?", help="suite name (see --list)")
@@ -88,14 +94,34 @@ def _cmd_train(args: argparse.Namespace) -> None:
 
 
 def _cmd_eval(args: argparse.Namespace) -> None:
-    from icrl.train import evaluate_run
+    from icrl.train import load_run
 
-    metrics = evaluate_run(args.run_dir, episodes=args.episodes, greedy=args.greedy, overrides=args.overrides,
-                           checkpoint=args.checkpoint)
+    run = load_run(args.run_dir, checkpoint=args.checkpoint)
+    if args.per_instruction is not None:
+        _instruction_table(run, args)
+        return
+    metrics = run.evaluate(episodes=args.episodes, greedy=args.greedy, overrides=args.overrides)
     if args.json:
         print(json.dumps(metrics, indent=2, sort_keys=True))
     else:
+        print(f"{args.run_dir} at {run.checkpoint} ({int(run.progress.get('env_steps', 0)):,} env steps)")
         _print_metrics(metrics)
+
+
+def _instruction_table(run, args: argparse.Namespace) -> None:
+    from icrl.envs.suites.crafter import TABLE_INSTRUCTIONS
+    from icrl.train.saved import evaluate_instructions
+
+    given = [s for s in args.per_instruction if "=" not in s]  # overrides typed after the instructions
+    overrides = list(args.overrides) + [s for s in args.per_instruction if "=" in s]
+    rows = evaluate_instructions(run, given or TABLE_INSTRUCTIONS, args.episodes, args.greedy, overrides)
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return
+    width = max(len(r["instruction"]) for r in rows)
+    print(f"{'instruction':<{width}}  success  goals  rollouts")
+    for r in rows:
+        print(f"{r['instruction']:<{width}}  {r['success']:7.2f}  {r['goals']:5.2f}  {r['rollouts']:8d}")
 
 
 def _cmd_envs(_: argparse.Namespace) -> None:
@@ -173,10 +199,11 @@ The run's exact names, shapes and dtypes are printed, stored in the file and wri
 def _cmd_export(args: argparse.Namespace) -> None:
     from icrl.export import export_policy
     from icrl.fsutil import atomic_write_text
-    from icrl.train.evaluation import load_policy
+    from icrl.train.saved import load_run
 
     out = args.out or args.run_dir / ("policy.onnx" if args.format == "onnx" else "policy.pt")
-    info = export_policy(*load_policy(args.run_dir, args.checkpoint), args.format, out)
+    run = load_run(args.run_dir, args.checkpoint, device="cpu")
+    info = export_policy(run.agent, run.obs_spec, run.action_spec, args.format, out)
     atomic_write_text(Path(f"{out}.json"), json.dumps(info, indent=2) + "\n")
     for kind in ("inputs", "outputs"):
         print(f"{kind}: " + ", ".join(f"{t['name']} {tuple(t['shape'])} {t['dtype']}" for t in info[kind]))
