@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from icrl.config.fields import closest
 from icrl.errors import ConfigError
 
 PRESETS: dict[str, dict[str, list[str]]] = {
@@ -43,5 +44,5 @@ PRESETS: dict[str, dict[str, list[str]]] = {
 
 def preset_overrides(name: str) -> list[str]:
     if name not in PRESETS:
-        raise ConfigError(f"unknown preset {name!r}; available: {', '.join(sorted(PRESETS))}.")
+        raise ConfigError(f"unknown preset {name!r}{closest(name, PRESETS)}; available: {', '.join(sorted(PRESETS))}.")
     return list(PRESETS[name]["overrides"])
