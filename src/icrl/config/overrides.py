@@ -46,6 +46,9 @@ def parse_value(text: str) -> Any:
 def _target(data: dict, item: str, keys: list[str]) -> dict:
     """The dict in ``data`` that ``keys[-1]`` is set in, checking the section and field names on the way."""
     section = keys[0]
+    if len(keys) < 2 and section in SECTIONS:
+        raise ConfigError(f"override {item!r}: name a field of {section}, e.g. {section}.FIELD=VALUE "
+                          f"(`icrl config {section}` lists them).")
     if len(keys) < 2 or section not in SECTIONS:
         raise ConfigError(f"override {item!r}: the path must start with one of {', '.join(SECTIONS)}"
                           f"{closest(section, SECTIONS)}; {EXAMPLE}.")

@@ -38,5 +38,6 @@ class TrainConfig(Section):
                                     NON_NEGATIVE)
     log_every: int = setting(50, "updates between learner metric logs", POSITIVE)
     wandb: bool = setting(False, "also log to Weights & Biases (needs `pip install icrl[wandb]`)")
-    wandb_project: str = setting("icrl", "Weights & Biases project")
+    wandb_project: str = setting("icrl", "Weights & Biases project", Rule("a non-empty project name",
+                                                                           lambda v: v != ""))
     threads: int = setting(0, "torch CPU threads (0 = torch's default)", NON_NEGATIVE)
