@@ -79,7 +79,7 @@ class LearnConfig(Section):
     target_entropy: float | str | None = setting(
         None, "entropy term of a continuous actor (icrl.learn.entropy): target entropy in nats, auto for -(action "
               "dims) as in SAC, or null (off, the method)",
-        Rule('a finite number of nats, "auto" or null', _entropy), beyond_method=True)
+        Rule('a finite number of nats or "auto"', _entropy), beyond_method=True)
     init_alpha: float = setting(1.0, "entropy term: initial temperature alpha", POSITIVE, beyond_method=True)
     alpha_lr: float = setting(3e-4, "entropy term: step size on log alpha (0 keeps alpha fixed)", NON_NEGATIVE,
                               beyond_method=True)

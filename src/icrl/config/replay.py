@@ -60,7 +60,7 @@ class ReplayConfig(Section):
     datasets: tuple = setting((), "offline Minari datasets imported into buffer/protected/ and sampled with the "
                                   'online buffer, e.g. [{"source": "D4RL/door/human-v2", "weight": 0.8}] '
                                   "(method 4.5; needs icrl[offline])",
-                              Rule(f"a list {_DATASET_FORM} with distinct names", _datasets))
+                              Rule(f"entries {_DATASET_FORM} with distinct names", _datasets))
     online_weight: float = setting(1.0, "with datasets: relative share of windows from the online buffer",
                                    NON_NEGATIVE)
     mirror_actions: float = setting(0.0, "share of sampled windows whose actions are all negated, for continuous "
