@@ -113,3 +113,12 @@ def test_sections_take_keyword_arguments_only() -> None:
 def test_run_config_sections_must_have_their_types() -> None:
     with pytest.raises(ConfigError, match="RunConfig.learn must be a LearnConfig"):
         RunConfig(learn=TrainConfig())
+
+
+def test_configs_survive_pickle_and_deepcopy() -> None:
+    """Subprocess envs and checkpoints copy configs; the resolving constructor must not get in the way."""
+    import copy
+    import pickle
+
+    cfg = apply_overrides(RunConfig(), ["learn.agent=multitask", 'replay.datasets=[{"source": "a"}]'])
+    assert pickle.loads(pickle.dumps(cfg)) == cfg and copy.deepcopy(cfg) == cfg
