@@ -1,4 +1,5 @@
-"""Command line: ``icrl train | eval | envs | plot | bench | export``. The only module that parses arguments."""
+"""Command line: ``icrl train | eval | envs | config | plot | bench | export``. The only module that parses
+arguments."""
 
 from __future__ import annotations
 
@@ -7,13 +8,14 @@ import json
 import sys
 from pathlib import Path
 
-from icrl.config import RunConfig, apply_overrides
+from icrl.config import RunConfig, apply_overrides, read_config_file
 from icrl.errors import ConfigError, ICRLError
 from icrl.presets import PRESETS, preset_overrides
 
 EPILOG = """overrides are section.field=value pairs, e.g.
   icrl train learn.lr=3e-4 model.d_model=256 env.kwargs.size=4 train.epochs=50
-sections: env, model, learn, replay, explore, train (see icrl/config.py for every field)"""
+sections: env, model, learn, replay, explore, train; `icrl config [SECTION]` lists every field with its
+default, allowed values and doc (also docs/configuration.md)"""
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -41,6 +43,9 @@ def _parser() -> argparse.ArgumentParser:
                                                 "train.eval_episodes/seed/device/threads/precision, e.g. "
                                                 "env.kwargs.split=eval_out")
     sub.add_parser("envs", help="list the registered environments")
+    c = sub.add_parser("config", help="list the config fields: default, allowed values, doc")
+    c.add_argument("section", nargs="?", help="only this section (env, model, learn, replay, explore, train)")
+    c.add_argument("--markdown", action="store_true", help="all sections as a Markdown page (docs/configuration.md)")
     b = sub.add_parser("bench", help="run a benchmark suite over seeds; resumable; writes tables and plots")
     b.add_argument("suite", nargs="?", help="suite name (see --list)")
     b.add_argument("--list", action="store_true", help="list suites, tasks, budgets and expected wall time "
@@ -73,7 +78,7 @@ def _parser() -> argparse.ArgumentParser:
 def _resolve_config(args: argparse.Namespace) -> RunConfig:
     base = RunConfig()
     if args.config is not None:
-        base = RunConfig.from_dict(json.loads(args.config.read_text()))
+        base = read_config_file(args.config, "fix it, or write a fresh one with `icrl train --print-config > FILE`.")
     overrides = (preset_overrides(args.preset) if args.preset else []) + list(args.overrides)
     return apply_overrides(base, overrides)
 
@@ -133,6 +138,12 @@ def _cmd_envs(_: argparse.Namespace) -> None:
         dep = f" [needs icrl[{extra}]]" if extra else ""
         print(f"{name:<{width}}  {description}{dep}")
     print(f"{'<gymnasium id>':<{width}}  any installed gymnasium env id, e.g. CartPole-v1, Pendulum-v1")
+
+
+def _cmd_config(args: argparse.Namespace) -> None:
+    from icrl.config.reference import render_markdown, render_text
+
+    print(render_markdown() if args.markdown else render_text(args.section))
 
 
 def _list_suites(name: str | None, budget: str | None) -> None:
@@ -237,8 +248,8 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
-    commands = {"train": _cmd_train, "eval": _cmd_eval, "envs": _cmd_envs, "plot": _cmd_plot, "bench": _cmd_bench,
-                "export": _cmd_export}
+    commands = {"train": _cmd_train, "eval": _cmd_eval, "envs": _cmd_envs, "config": _cmd_config, "plot": _cmd_plot,
+                "bench": _cmd_bench, "export": _cmd_export}
     try:
         commands[args.command](args)
     except ICRLError as err:
