@@ -9,11 +9,12 @@ rollouts) returns ``XLandEnv``, the same machinery with a batch of one.
 Meta-RL trials, as in the method's XLand runs: a rollout is ``attempts`` episodes of one *task*. An XLand id's task
 is a ruleset (a goal, rules and the objects placed), drawn per rollout from ``benchmark`` (a name
 ``xminigrid.load_benchmark`` knows, e.g. ``trivial-1m``, downloaded on first use, or the path of a saved
-benchmark) or, with ``benchmark=None``, from a built-in family that needs no download: ``objects`` distinct
-objects (ball, square, pyramid, hex, star in six colours) are placed and the goal is to walk up to one of them (a
-forward move that ends next to it); which one is hidden, so the agent must find out and remember it across episodes.
-Each episode has a new layout (``same_layout=False``, the XLand protocol); MiniGrid ids have fixed tasks and
-replay the same layout (``same_layout=True``). Episode reward: xminigrid's ``1 - 0.9 * steps / max_steps``.
+benchmark; xminigrid stores benchmarks as pickles, so load only files you trust) or, with ``benchmark=None``,
+from a built-in family that needs no download: ``objects`` distinct objects (ball, square, pyramid, hex, star in
+six colours) are placed and the goal is to walk up to one of them (a forward move that ends next to it); which
+one is hidden, so the agent must find out and remember it across episodes. Each episode has a new layout
+(``same_layout=False``, the XLand protocol); MiniGrid ids have fixed tasks and replay the same layout
+(``same_layout=True``). Episode reward: xminigrid's ``1 - 0.9 * steps / max_steps``.
 
 Observation (dict), per env::
 
@@ -114,7 +115,8 @@ class XLandBatch:
 
     def _reset_one(self, key, rulesets):
         jnp = self._jax.numpy
-        ruleset = self.params.ruleset if self.has_rules else None
+        # a placeholder of the drawn rulesets' shapes (a benchmark's may differ from the env's default ruleset)
+        ruleset = self._sample_ruleset(key, rulesets) if self.has_rules else None
         return self._fresh(key, jnp.asarray(0), key, ruleset, rulesets, jnp.asarray(True))
 
     def _observe(self, carry):
