@@ -4,6 +4,10 @@ in-context wrapper; each test skips when its extra is missing."""
 from __future__ import annotations
 
 import functools
+import importlib.util
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -131,8 +135,7 @@ def test_metaworld_ml1_keeps_a_hidden_goal_for_every_attempt() -> None:
 # --- XLand-MiniGrid ----------------------------------------------------------------------------------------------
 
 
-def test_xland_batch_plugs_in_as_one_vector_env_with_the_wrapped_observation() -> None:
-    pytest.importorskip("xminigrid")
+def _check_xland_vector_env() -> None:
     from icrl.envs.suites.xland import XLandVectorEnv
 
     name, kwargs = "xland/XLand-MiniGrid-R1-9x9", {"attempts": 2, "objects": 2}
@@ -163,3 +166,16 @@ def test_xland_batch_plugs_in_as_one_vector_env_with_the_wrapped_observation() -
             assert not obs["prev_action"][i].any() and obs["attempt"][i, 0] == 1.0
             assert {"attempt_1/success", "attempt_2/success", "return"} <= set(info["final_info"]["episode_metrics"])
     assert ended >= 8  # every env finished a rollout (random play, or the attempt limit)
+
+
+def test_xland_batch_plugs_in_as_one_vector_env_with_the_wrapped_observation() -> None:
+    if importlib.util.find_spec("xminigrid") is None:  # importorskip would import JAX here
+        pytest.skip("needs the xland extra")
+    # In a fresh interpreter: JAX starts threads, and other tests in this worker fork subprocess envs afterwards.
+    code = ("import importlib.util, sys; spec = importlib.util.spec_from_file_location('suites', sys.argv[1]); "
+            "module = importlib.util.module_from_spec(spec); spec.loader.exec_module(module); "
+            "module._check_xland_vector_env()")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    done = subprocess.run([sys.executable, "-c", code, __file__], env=env, capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
