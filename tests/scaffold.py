@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 
 from icrl.agent import Agent, make_agent
-from icrl.config import LearnConfig, ModelConfig, RunConfig, apply_overrides
+from icrl.config import LearnConfig, ModelConfig, RunConfig
 from icrl.learn import LearnerStats, make_learner_stats
 from icrl.learn.learner import LOSSES
 from icrl.records import Batch
@@ -29,13 +29,8 @@ TINY_RUN = (*TINY_MODEL, "env.num_envs=2", "env.eval_num_envs=2", "learn.batch_s
 
 
 def tiny_overrides(*extra: str) -> list[str]:
-    """``TINY_RUN`` then ``extra``: a later override of the same field wins (for ``icrl train`` arguments)."""
+    """``TINY_RUN`` then ``extra``, for ``apply_overrides`` or ``icrl train``: a later override of a field wins."""
     return [*TINY_RUN, *extra]
-
-
-def tiny_run(*extra: str) -> RunConfig:
-    """The checked RunConfig of ``tiny_overrides(*extra)``."""
-    return apply_overrides(RunConfig(), tiny_overrides(*extra))
 
 
 def tiny_agent(spec: ActionSpec | str = "box", obs: ObsSpec = OBS, model: dict | None = None,

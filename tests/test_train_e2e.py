@@ -21,12 +21,10 @@ from icrl.errors import CheckpointError
 from icrl.records import Trajectory
 from icrl.train import load_run, train
 from icrl.train.logging import read_metrics
+from scaffold import tiny_overrides
 
-TINY = ["env.kwargs.size=3", "env.kwargs.attempts=2", "env.num_envs=4", "env.eval_num_envs=4",
-        "model.d_model=16", "model.n_layers=1", "model.n_heads=2", "model.encoder_hidden=16",
-        "model.encoder_out=16", "model.head_hidden=16", "learn.batch_size=4", "learn.num_critics=3",
-        "train.steps_per_epoch=12", "train.updates_per_epoch=3", "train.eval_every=1", "train.eval_episodes=4",
-        "train.epochs=2", "replay.prefetch=2"]
+TINY = tiny_overrides("env.kwargs.size=3", "env.kwargs.attempts=2", "env.num_envs=4", "env.eval_num_envs=4",
+                      "learn.num_critics=3", "train.steps_per_epoch=12", "train.eval_episodes=4")
 
 
 def _cfg(*extra: str) -> RunConfig:
@@ -39,6 +37,7 @@ def _weights(run_dir: Path) -> dict:
     return load_file(str(run_dir / "checkpoints" / Path(name).name / "weights.safetensors"))
 
 
+@pytest.mark.slow
 def test_short_run_writes_a_complete_run_directory(tmp_path: Path) -> None:
     run = tmp_path / "run"
     metrics = train(_cfg(), run, progress="off")
@@ -51,6 +50,7 @@ def test_short_run_writes_a_complete_run_directory(tmp_path: Path) -> None:
     assert [r["epoch"] for r in rows] == [1, 2]
 
 
+@pytest.mark.slow
 def test_rerunning_resumes_counters_and_refuses_other_configs(tmp_path: Path) -> None:
     run = tmp_path / "run"
     train(_cfg(), run, progress="off")
@@ -67,6 +67,7 @@ def test_rerunning_resumes_counters_and_refuses_other_configs(tmp_path: Path) ->
     assert metrics["epoch"] == 4 and json.loads((run / "config.json").read_text())["explore"]["sample_eval"] is False
 
 
+@pytest.mark.slow
 def test_separate_actor_trunk_trains_saves_and_resumes(tmp_path: Path) -> None:
     run = tmp_path / "run"
     train(_cfg("model.separate_actor_trunk=true"), run, progress="off")
@@ -98,6 +99,7 @@ def _fill_protected(run: Path) -> None:
                                np.zeros(t + 1, bool), "synthetic"), protected=True)
 
 
+@pytest.mark.slow
 def test_a_second_process_cannot_train_the_same_run_directory(tmp_path: Path) -> None:
     """While one trainer holds the run directory, another is refused before touching it; after, it may resume."""
     from icrl.train.rundir import run_dir_lock
@@ -111,6 +113,7 @@ def test_a_second_process_cannot_train_the_same_run_directory(tmp_path: Path) ->
 
 
 @pytest.mark.parametrize("split", [1, 2])
+@pytest.mark.slow
 def test_resume_is_bit_exact_without_collection(tmp_path: Path, split: int) -> None:
     pytest.importorskip("icrl.envs.builtin.frozen_lake")
     straight, resumed = tmp_path / "straight", tmp_path / "resumed"
@@ -128,6 +131,7 @@ def test_resume_is_bit_exact_without_collection(tmp_path: Path, split: int) -> N
         assert np.array_equal(a[k].numpy(), b[k].numpy()), k
 
 
+@pytest.mark.slow
 def test_eval_command_reports_attempt_metrics(tmp_path: Path, capsys) -> None:
     run = tmp_path / "run"
     train(_cfg("train.epochs=1"), run, progress="off")
@@ -165,6 +169,7 @@ def test_cli_lists_envs(capsys) -> None:
         assert name in out
 
 
+@pytest.mark.slow
 def test_killed_run_resumes_from_its_last_checkpoint(tmp_path: Path) -> None:
     run = tmp_path / "run"
     args = [sys.executable, "-m", "icrl.cli", "train", *TINY, "train.epochs=200", "train.eval_every=0",
@@ -185,6 +190,7 @@ def test_killed_run_resumes_from_its_last_checkpoint(tmp_path: Path) -> None:
     assert TrajectoryStore(run / "buffer", 10**9).total_steps > 0
 
 
+@pytest.mark.slow
 def test_multitask_agent_trains_resumes_and_evaluates_from_the_command_line(tmp_path: Path, capsys) -> None:
     """learn.agent=multitask end to end: binned critics in the checkpoint, resume, eval (method 7.6)."""
     run = tmp_path / "mt"

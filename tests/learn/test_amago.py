@@ -121,6 +121,7 @@ class _QuadraticCritic(torch.nn.Module):
         return q.unsqueeze(-2).expand(q.shape[0], self.members, q.shape[-1])
 
 
+@pytest.mark.slow
 def test_dpg_moves_a_box_policy_to_the_critics_maximum() -> None:
     """With a fixed critic whose best action is known, the DPG term alone drives the policy's mode there."""
     torch.manual_seed(0)

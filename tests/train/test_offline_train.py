@@ -14,14 +14,14 @@ from icrl.data import ONLINE, TrajectoryStore
 from icrl.errors import ConfigError, DataError
 from icrl.train import train
 from icrl.train.logging import read_metrics
+from scaffold import TINY_MODEL
 
 pytest.importorskip("minari")
 pytest.importorskip("h5py")
 
-TINY = ["env.name=testing-remember-first", "env.kwargs.delay=2", "env.num_envs=2", "env.eval_num_envs=4",
-        "model.d_model=16", "model.n_layers=1", "model.n_heads=2", "model.encoder_hidden=16", "model.encoder_out=16",
-        "model.head_hidden=16", "learn.batch_size=8", "learn.num_critics=2", "train.steps_per_epoch=6",
-        "train.updates_per_epoch=3", "train.eval_every=0", "train.eval_episodes=4", "replay.prefetch=2"]
+TINY = ["env.name=testing-remember-first", "env.kwargs.delay=2", "env.num_envs=2", "env.eval_num_envs=4", *TINY_MODEL,
+        "learn.batch_size=8", "learn.num_critics=2", "train.steps_per_epoch=6", "train.updates_per_epoch=3",
+        "train.eval_every=0", "train.eval_episodes=4", "replay.prefetch=2"]
 BC = ["learn.fake_filter=true", "learn.online_coeff=0", "learn.offline_coeff=1"]
 
 
@@ -45,6 +45,7 @@ def _weights(run: Path) -> dict:
     return load_file(str(run / "checkpoints" / Path(name).name / "weights.safetensors"))
 
 
+@pytest.mark.slow
 def test_no_env_step_before_the_start_epoch_then_collection_joins_the_mixture(tmp_path, expert) -> None:
     run = tmp_path / "run"
     cfg = _cfg(expert, *BC, "train.start_collecting_at_epoch=2", "train.epochs=2")
@@ -65,6 +66,7 @@ def test_no_env_step_before_the_start_epoch_then_collection_joins_the_mixture(tm
     assert len(TrajectoryStore(run / "buffer", 10**6).index()) > 20  # online rollouts beside the 20 expert ones
 
 
+@pytest.mark.slow
 def test_resume_across_the_start_of_collection_is_bit_exact(tmp_path, expert) -> None:
     extra = ("learn.filter=exp", "learn.online_coeff=0", "learn.offline_coeff=1", "train.start_collecting_at_epoch=1")
     straight, resumed = tmp_path / "straight", tmp_path / "resumed"
@@ -77,6 +79,7 @@ def test_resume_across_the_start_of_collection_is_bit_exact(tmp_path, expert) ->
         assert np.array_equal(a[k].numpy(), b[k].numpy()), k
 
 
+@pytest.mark.slow
 def test_behaviour_cloning_of_the_expert_recalls_the_bit(tmp_path, expert) -> None:
     """Pure offline BC (steps_per_epoch=0) on a perfect memory expert: the cloned policy succeeds too."""
     cfg = _cfg(expert, *BC, "train.steps_per_epoch=0", "train.epochs=4", "train.updates_per_epoch=40",
