@@ -31,7 +31,7 @@ def test_target_is_the_change_of_next_observation_and_reward() -> None:
     agent.eval()  # fresh input statistics (mean 0, std 1): the normalised input is the raw input
     last = agent.dynamics.net[-1]
     torch.nn.init.zeros_(last.weight), torch.nn.init.zeros_(last.bias)  # predicts no change: loss = mean target^2
-    batch = random_batch(first_terminates=False, lengths=(5, 3), pad_to=6)
+    batch = random_batch(lengths=(5, 3), pad_to=6, first_terminates=False)
     w = encode_window(agent, batch)
     expected = []
     for b, n in enumerate((5, 3)):

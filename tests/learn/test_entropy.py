@@ -15,7 +15,6 @@ from icrl.errors import ConfigError
 from icrl.learn import Learner
 from icrl.learn.entropy import EntropyTemperature, add_entropy_loss, make_temperature
 from icrl.nets.distributions import TanhGaussian
-from icrl.spaces import ActionSpec
 from scaffold import AGENTS, SPECS, agent_loss, fresh_stats, random_batch, tiny_agent
 
 BOX = SPECS["box"]
@@ -118,7 +117,7 @@ def test_bad_settings_are_refused_by_name() -> None:
     with pytest.raises(ConfigError, match="alpha_lr"):
         LearnConfig(alpha_lr=-1.0)
     with pytest.raises(ConfigError, match="target_entropy.*discrete"):
-        Learner(*tiny_agent(ActionSpec("discrete", (4,)), target_entropy="auto"))
+        Learner(*tiny_agent("discrete", target_entropy="auto"))
     assert apply_overrides(RunConfig(), ["learn.target_entropy=auto"]).learn.target_entropy == "auto"
     assert apply_overrides(RunConfig(), ["learn.target_entropy=-3"]).learn.target_entropy == -3.0
     with pytest.raises(ConfigError, match="target_entropy"):
