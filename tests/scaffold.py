@@ -1,4 +1,5 @@
-"""Shared test scaffolding: tiny agents and run configs, random padded batches, fresh learner statistics.
+"""Shared test scaffolding: tiny agents and run configs, random padded batches, fresh learner statistics, the
+weights of a run's latest checkpoint.
 
 Test modules import it as ``from scaffold import ...``: pytest puts ``tests/`` on the path (``pythonpath`` in
 pyproject.toml), which ``--import-mode=importlib`` would not do by itself. It is no test module (not ``test_*``).
@@ -6,7 +7,11 @@ pyproject.toml), which ``--import-mode=importlib`` would not do by itself. It is
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import torch
+from safetensors.torch import load_file
 
 from icrl.agent import Agent, make_agent
 from icrl.config import LearnConfig, ModelConfig, RunConfig
@@ -31,6 +36,13 @@ TINY_RUN = (*TINY_MODEL, "env.num_envs=2", "env.eval_num_envs=2", "learn.batch_s
 def tiny_overrides(*extra: str) -> list[str]:
     """``TINY_RUN`` then ``extra``, for ``apply_overrides`` or ``icrl train``: a later override of a field wins."""
     return [*TINY_RUN, *extra]
+
+
+def latest_weights(run_dir: Path) -> dict[str, torch.Tensor]:
+    """Every tensor of the run's latest checkpoint (agent, optimiser, statistics), read as plain safetensors."""
+    latest = json.loads((run_dir / "checkpoints" / "latest.json").read_text())
+    name = next(v for v in latest.values() if isinstance(v, str))
+    return load_file(str(run_dir / "checkpoints" / Path(name).name / "weights.safetensors"))
 
 
 def tiny_agent(spec: ActionSpec | str = "box", obs: ObsSpec = OBS, model: dict | None = None,

@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
-from safetensors.torch import load_file
 
 from icrl.config import RunConfig, apply_overrides
 from icrl.data import ONLINE, TrajectoryStore
 from icrl.errors import ConfigError, DataError
 from icrl.train import train
 from icrl.train.logging import read_metrics
-from scaffold import TINY_MODEL
+from scaffold import TINY_MODEL, latest_weights
 
 pytest.importorskip("minari")
 pytest.importorskip("h5py")
@@ -37,12 +35,6 @@ def _cfg(expert: str, *extra: str, weight: float = 0.8) -> RunConfig:
     datasets = json.dumps([{"source": expert, "weight": weight, "name": "expert"}])
     return apply_overrides(RunConfig(), TINY + [f"replay.datasets={datasets}", "replay.online_weight=0.2",
                                                 *extra])
-
-
-def _weights(run: Path) -> dict:
-    latest = json.loads((run / "checkpoints" / "latest.json").read_text())
-    name = next(v for v in latest.values() if isinstance(v, str))
-    return load_file(str(run / "checkpoints" / Path(name).name / "weights.safetensors"))
 
 
 @pytest.mark.slow
@@ -74,7 +66,7 @@ def test_resume_across_the_start_of_collection_is_bit_exact(tmp_path, expert) ->
     first = train(_cfg(expert, *extra, "train.epochs=1"), resumed, progress="off")
     assert np.isfinite(first["critic/loss"]) and "actor/bc_weight" in first  # advantage-weighted (exp) filter
     train(_cfg(expert, *extra, "train.epochs=2"), resumed, progress="off")
-    a, b = _weights(straight), _weights(resumed)
+    a, b = latest_weights(straight), latest_weights(resumed)
     for k in a:
         assert np.array_equal(a[k].numpy(), b[k].numpy()), k
 
