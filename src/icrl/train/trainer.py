@@ -98,6 +98,15 @@ def _update(parts: Parts, counters: state.Counters) -> dict[str, float]:
 
 
 def _evaluate(parts: Parts, seed: int) -> dict[str, float]:
+    """Evaluate on fresh envs seeded with ``seed``, on torch RNG streams of its own: evaluating (or how often)
+    never changes what training draws next, so a session that ends with an evaluation resumes exactly."""
+    device = parts.setup.device
+    with torch.random.fork_rng(devices=[device.index or 0] if device.type == "cuda" else []):
+        torch.manual_seed(seed)
+        return _evaluate_now(parts, seed)
+
+
+def _evaluate_now(parts: Parts, seed: int) -> dict[str, float]:
     cfg = parts.cfg
     parts.agent.eval()
     try:
