@@ -200,12 +200,12 @@ class Collector:
         self.steps += 1
         self._check_finite(next_obs, np.asarray(reward, dtype=np.float64))
         done = np.logical_or(terminated, truncated)
+        for i in np.flatnonzero(done):  # a finished rollout's last observation arrives in info["final_obs"]
+            self._check_finite(info["final_obs"][i], env_index=int(i))
         self.returns += reward
         self.lengths += 1
         finished, stats = [], []
         for i in range(self.num_envs):
-            if done[i]:
-                self._check_finite(info["final_obs"][i], env_index=i)
             source = info["final_obs"][i] if done[i] else {k: v[i] for k, v in next_obs.items()}
             obs, pa, pr, t = split_observation(source)
             builder = self.builders[i]
