@@ -70,13 +70,23 @@ def test_each_epoch_gets_its_own_env_seed() -> None:
     assert env_seed(8, 5) != env_seed(7, 5)
 
 
-@pytest.mark.parametrize("resume_at", [1])
-def test_resumed_exploration_continues_its_noise(tmp_path: Path, resume_at: int) -> None:
-    """The exploration RNG is checkpointed: a resumed session does not replay the first session's noise."""
-    from icrl.train.checkpoint import load_latest
+def test_rows_logged_after_the_checkpoint_are_redone_once(tmp_path: Path) -> None:
+    from icrl.train.logging import read_metrics
 
     run = tmp_path / "run"
-    train(_cfg(resume_at), run, progress="off")
-    state = load_latest(run / "checkpoints")[1]["exploration"]
-    fresh = np.random.default_rng([0, 1]).bit_generator.state
-    assert state["rng"] != fresh and state["steps"] == 8 * resume_at
+    train(_cfg(2), run, progress="off")
+    with open(run / "metrics.jsonl", "a") as f:  # a session killed after logging epoch 3, before its checkpoint
+        f.write(json.dumps({"epoch": 3.0, "env_steps": 72.0}) + "\n")
+    train(_cfg(3), run, progress="off")
+    assert [r["epoch"] for r in read_metrics(run)] == [1, 2, 3]
+
+
+def test_a_checkpoint_with_foreign_metadata_is_refused_clearly(tmp_path: Path) -> None:
+    from icrl.errors import CheckpointError
+
+    run = tmp_path / "run"
+    train(_cfg(1), run, progress="off")
+    meta = run / "checkpoints" / "ckpt_000000" / "meta.json"
+    meta.write_text(json.dumps({k: v for k, v in json.loads(meta.read_text()).items() if k != "scheduler"}))
+    with pytest.raises(CheckpointError, match=r"ckpt_000000 does not hold what a checkpoint .*KeyError.*delete it"):
+        train(_cfg(2), run, progress="off")
