@@ -77,7 +77,7 @@ def _store(parts: Parts, counters: state.Counters, trajs: list[Trajectory], stat
     metrics = summarize(stats, "train")
     metrics.update({"buffer/steps": float(parts.store.total_steps), "buffer/trajectories": float(len(parts.store)),
                     "buffer/evicted": float(evicted_files), "explore/steps": float(parts.exploration.steps),
-                    "train/collecting": float(steps > 0)})
+                    "train/collecting": float(steps > 0), "train/dropped_rollouts": float(counters.dropped_rollouts)})
     if parts.datasets:
         metrics.update({f"replay/share/{k}": v for k, v in parts.sampler.source_shares().items()})
         metrics.update({f"dataset/{k}/return": info.mean_return for k, info in parts.datasets.items()})
