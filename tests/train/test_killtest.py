@@ -40,3 +40,19 @@ def test_three_kills_at_random_moments_lose_nothing(tmp_path: Path) -> None:
                                           for k in report.kills), log
     assert report.final == report.expected, log
     assert re.fullmatch(r"killtest: 3/3 survived, 0 complete rollouts lost, \d+ corrupt files rejected", lines[-1]), log
+
+
+def test_the_status_file_shows_the_current_phase_and_sessions_survive_a_torn_line(tmp_path: Path) -> None:
+    from icrl.train.status import SESSIONS_FILE, PhaseFile, SessionReport, read_phase, read_sessions
+
+    assert read_phase(tmp_path) is None
+    phase = PhaseFile(tmp_path)
+    phase.set("checkpoint", 12)
+    phase.set("eval", 3)  # rewritten in place: a shorter line leaves nothing of the longer one
+    phase.close()
+    assert read_phase(tmp_path)[:2] == ("eval", 3)
+    SessionReport().append_to(tmp_path)
+    with open(tmp_path / SESSIONS_FILE, "a") as f:
+        f.write('{"resumed_from": "ckpt_0')  # a session killed while writing its line
+    SessionReport(resumed_from="ckpt_000001", dropped_rollouts=2).append_to(tmp_path)
+    assert [r["resumed_from"] for r in read_sessions(tmp_path)] == [None, "ckpt_000001"]

@@ -59,8 +59,13 @@ class SessionReport:
     pid: int = field(default_factory=os.getpid)
 
     def append_to(self, run_dir: Path) -> None:
-        with open(Path(run_dir) / SESSIONS_FILE, "a") as f:
-            f.write(json.dumps(asdict(self), sort_keys=True) + "\n")
+        """Append one line (after a newline if a killed session left its line torn)."""
+        with open(Path(run_dir) / SESSIONS_FILE, "ab+") as f:
+            torn = False
+            if f.seek(0, os.SEEK_END) > 0:
+                f.seek(-1, os.SEEK_END)
+                torn = f.read(1) != b"\n"
+            f.write((b"\n" if torn else b"") + json.dumps(asdict(self), sort_keys=True).encode() + b"\n")
 
     def summary(self) -> str:
         if self.resumed_from is None:
