@@ -20,8 +20,9 @@ from icrl.envs import wrap  # noqa: E402
 from icrl.errors import DataError, ICRLError, SpaceError  # noqa: E402
 from icrl.records import Trajectory  # noqa: E402
 
-FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                                         HealthCheck.too_slow])
+# No example database: nothing is written into the repository, and every run draws fresh examples.
+FAST = settings(max_examples=60, deadline=None, database=None,
+                suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 shapes = st.lists(st.integers(1, 3), min_size=0, max_size=3).map(tuple)
 
 

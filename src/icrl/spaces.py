@@ -181,8 +181,8 @@ class ActionConverter:
     Attributes:
         space: normalised space (Discrete / MultiDiscrete from 0, MultiBinary as MultiDiscrete([2] * n), Box in
             [-1, 1]); ``ActionSpec.from_space(space)`` encodes it.
-        to_env: one normalised action -> the env's action (Box rescaled to [low, high], passed through unscaled
-            when a bound is infinite).
+        to_env: one normalised action -> the env's action (Box rescaled to [low, high]; when a bound is infinite,
+            passed through unscaled and clipped to the finite bound, if any).
         from_env: env actions (N, ...) -> normalised actions (N,) / (N, k) / (N, d): the inverse, for recorded
             data (Box clipped to [-1, 1] like the agent's own actions).
     """
@@ -216,7 +216,7 @@ def action_converter(space: gym.Space) -> ActionConverter:
 
         def to_env(a):
             a = np.clip(np.asarray(a, np.float64), -1.0, 1.0)
-            out = low + (a + 1.0) * 0.5 * (high - low) if finite else a
+            out = low + (a + 1.0) * 0.5 * (high - low) if finite else np.clip(a, low, high)  # within a finite bound
             return out.astype(space.dtype)
 
         def from_env(a):

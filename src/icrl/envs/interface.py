@@ -15,7 +15,8 @@ Side keys: an env observation key starting with ``_`` (``icrl.spaces.is_side_key
 it; hindsight relabeling (``icrl.data.relabel``) reads it from the stored trajectory.
 
 Actions the agent sends: Discrete index; MultiDiscrete int vector; MultiBinary as MultiDiscrete([2] * n);
-Box in [-1, 1], rescaled to [low, high] (passed through unscaled when a bound is infinite).
+Box in [-1, 1], rescaled to [low, high] (passed through unscaled, clipped to the finite bound if any, when a
+bound is infinite).
 
 Episode metrics protocol: on the last step of a rollout an env may set ``info["episode_metrics"] =
 {name: float}`` (e.g. per-attempt success); the collector averages them per evaluation.
