@@ -38,6 +38,7 @@ def _buffer(run: Path) -> list[tuple[str, dict]]:
     return [(e.path.name, store.load(e.path).arrays()) for e in store.index()]
 
 
+@pytest.mark.slow
 def test_stopped_at_a_checkpoint_and_resumed_equals_the_uninterrupted_run(tmp_path: Path) -> None:
     straight, resumed = tmp_path / "straight", tmp_path / "resumed"
     train(_cfg(4), straight, progress="off")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
 from icrl.train.killtest import Snapshot, counters_back, lost_files, run_killtest
 
 
@@ -31,6 +33,7 @@ def test_counters_that_go_back_are_named() -> None:
                                                                                      "updates: 12 -> 8"]
 
 
+@pytest.mark.slow
 def test_three_kills_at_random_moments_lose_nothing(tmp_path: Path) -> None:
     lines: list[str] = []
     report = run_killtest(tmp_path / "work", kills=3, seed=1, reference=False, echo=lines.append)

@@ -78,7 +78,13 @@ class EpisodeConverter:
         rewards = np.asarray(episode.rewards, np.float32).reshape(-1)
         T = rewards.shape[0]
         raw = episode.observations if self.dict_obs else {"observation": episode.observations}
-        obs = {k: fn(raw[k]) for k, fn in self.obs.items()}
+        try:
+            obs = {k: fn(raw[k]) for k, fn in self.obs.items()}
+        except (KeyError, ValueError, TypeError, IndexError) as err:
+            raise DataError(f"an episode's observations do not fit the dataset's observation space "
+                            f"({type(err).__name__}: {err}); clean the dataset or fix its observation_space.") from err
+        if not all(np.isfinite(v).all() for v in obs.values()):
+            raise DataError("episode has non-finite observations; clean the dataset first.")
         bad = [k for k, v in obs.items() if v.shape[0] != T + 1]
         if bad or len(episode.actions) != T or len(episode.terminations) != T:
             raise DataError(f"episode with {T} rewards has {len(episode.actions)} actions, "
