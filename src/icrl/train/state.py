@@ -52,7 +52,13 @@ def save(parts: Parts, ckpt_dir, counters: Counters) -> None:
     ckpt.save_checkpoint(ckpt_dir, tensors, meta)
 
 
-def restore(parts: Parts, ckpt_dir: Path) -> tuple[Counters, SessionReport]:
+def restore(parts: Parts, ckpt_dir: Path) -> Counters | None:
+    """Load the newest readable checkpoint into ``parts``; its counters, None when the run has none yet."""
+    counters, report = resume(parts, ckpt_dir)
+    return None if report.resumed_from is None else counters
+
+
+def resume(parts: Parts, ckpt_dir: Path) -> tuple[Counters, SessionReport]:
     """Load the newest readable checkpoint into ``parts``: (its counters, what was found); fresh counters when
     the run has no checkpoint yet.
 

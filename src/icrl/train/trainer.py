@@ -7,7 +7,7 @@ with ``train.steps_per_epoch=0``; updates then sample the stored data only (``re
 
 Re-running the same command on the same run directory resumes from the last checkpoint: weights, optimiser,
 schedule, normalisation statistics (module buffers), RNGs, exploration, counters and the replay buffer on disk
-(``icrl.train.state.restore`` says exactly what; ``docs/reliability.md`` which resumes are bit-exact). Epochs
+(``icrl.train.state.resume`` says exactly what; ``docs/reliability.md`` which resumes are bit-exact). Epochs
 after the checkpoint are done again; their ``metrics.jsonl`` rows are dropped, their complete buffer files kept.
 
 Env seeds continue instead of restarting: whenever an epoch begins with no env inside a rollout (the first
@@ -139,7 +139,7 @@ def _train(cfg: RunConfig, run_dir: Path, progress: str, label: str) -> dict[str
     phase.set("start", 0)
     parts = make_parts(cfg, run_dir)
     try:
-        counters, report = state.restore(parts, checkpoint_dir(run_dir))
+        counters, report = state.resume(parts, checkpoint_dir(run_dir))
     except BaseException:
         parts.close()
         phase.close()
