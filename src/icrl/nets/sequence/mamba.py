@@ -163,7 +163,8 @@ class Mixer(nn.Module):
         x, z = self.in_proj(h).chunk(2, dim=-1)
         x = F.silu(self.conv(x.transpose(1, 2))[..., :L].transpose(1, 2))
         dt, B, C, A = self._ssm_inputs(x)
-        y = pick_scan(self.scan, h.device)(x.float(), dt, A, B, C)
+        with torch.autocast(h.device.type, enabled=False):  # autocast would run the scan's small bmms in bf16
+            y = pick_scan(self.scan, h.device)(x.float(), dt, A, B, C)
         return self._out(y, x, z)
 
     def step(self, h: torch.Tensor, conv_state: torch.Tensor, ssm_state: torch.Tensor) -> tuple[torch.Tensor, ...]:
