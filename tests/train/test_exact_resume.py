@@ -48,6 +48,7 @@ def test_stopped_at_a_checkpoint_and_resumed_equals_the_uninterrupted_run(tmp_pa
     assert session["resumed_from"] == "ckpt_000001" and session["dropped_rollouts"] == 0
 
 
+@pytest.mark.slow
 def test_a_resume_mid_rollout_drops_and_counts_the_unfinished_rollouts(tmp_path: Path) -> None:
     run = tmp_path / "run"
     train(_cfg(1, "train.steps_per_epoch=6"), run, progress="off")  # 6 steps: every env is 2 steps into a rollout
@@ -63,6 +64,7 @@ def test_each_epoch_gets_its_own_env_seed() -> None:
     assert env_seed(8, 5) != env_seed(7, 5)
 
 
+@pytest.mark.slow
 def test_rows_logged_after_the_checkpoint_are_redone_once(tmp_path: Path) -> None:
     from icrl.train.logging import read_metrics
 
@@ -74,6 +76,7 @@ def test_rows_logged_after_the_checkpoint_are_redone_once(tmp_path: Path) -> Non
     assert [r["epoch"] for r in read_metrics(run)] == [1, 2, 3]
 
 
+@pytest.mark.slow
 def test_a_checkpoint_with_foreign_metadata_is_refused_clearly(tmp_path: Path) -> None:
     from icrl.errors import CheckpointError
 
