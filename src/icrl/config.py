@@ -326,9 +326,17 @@ class TrainConfig:
     wandb: bool = False  # also log to Weights & Biases (needs `pip install icrl[wandb]`)
     wandb_project: str = "icrl"
     threads: int = 0  # torch CPU threads (0 = torch default)
+    # "sync": one process alternates collection and updates; "async": actor processes collect while the learner
+    # updates (icrl.train.async_loop), holding the sync loop's update-to-data ratio
+    mode: str = "sync"
+    actors: int = 2  # async mode: actor processes, each stepping env.num_envs envs
+    publish_every: int = 10  # async mode: learner updates between published policy weights
 
     def __post_init__(self) -> None:
         _positive("train.epochs", self.epochs)
+        _choice("train.mode", self.mode, ("sync", "async"))
+        _positive("train.actors", self.actors)
+        _positive("train.publish_every", self.publish_every)
         _positive("train.steps_per_epoch", self.steps_per_epoch, allow_zero=True)
         _positive("train.start_collecting_at_epoch", self.start_collecting_at_epoch, allow_zero=True)
         _positive("train.updates_per_epoch", self.updates_per_epoch, allow_zero=True)

@@ -67,6 +67,9 @@ def rank_config(cfg: RunConfig, rank: int, world: int) -> RunConfig:
 def train_data_parallel(cfg: RunConfig, run_dir: Path, progress: str = "auto", label: str = "") -> dict[str, float]:
     """``icrl.train.train`` for a process of a ``torchrun`` launch (module docstring); every rank returns the last
     epoch's metrics (the update metrics averaged over ranks)."""
+    if cfg.train.mode != "sync":
+        raise ConfigError(f"train.mode={cfg.train.mode!r} runs on one process; launch it without torchrun (the "
+                          "data-parallel learner runs the sync loop).")
     rank_cfg_device = rank_config(cfg, int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])).train.device
     if rank_cfg_device.startswith("cuda"):
         torch.cuda.set_device(torch.device(rank_cfg_device))
