@@ -45,6 +45,7 @@ from icrl.train.rundir import checkpoint_dir, open_run_dir, run_dir_lock
 from icrl.train.trainer import _postfix
 
 JOIN_TIMEOUT_S = 10.0
+MAX_RESTARTS = 5  # per actor: an actor that keeps dying (a broken env) stops the run instead of looping
 WAIT_S = 0.02
 
 
@@ -98,6 +99,9 @@ class Children:
         return [i for i, p in enumerate(self.actors) if p is not None and not p.is_alive()]
 
     def restart(self, i: int) -> None:
+        if self.restarts[i] >= MAX_RESTARTS:
+            raise RuntimeError(f"actor {i} died {MAX_RESTARTS + 1} times (last exit code {self.actors[i].exitcode}); "
+                               "its error is printed above. Check the env with train.mode=sync.")
         print(f"icrl: warning: actor {i} died (exit code {self.actors[i].exitcode}); restarting it.",
               file=sys.stderr, flush=True)
         self.restarts[i] += 1
