@@ -47,7 +47,7 @@ def run(label: str, name: str, overrides: list[str], out: Path, args: argparse.N
     ``saved``: this stage's row from an earlier call; it is reused when it was measured at the same number of
     epochs (the "rl" run goes on past the offline stage, so the offline stage cannot be re-measured later).
     """
-    from icrl.train import evaluate_run, train
+    from icrl.train import load_run, train
     from icrl.train.logging import read_metrics
 
     cfg = apply_overrides(RunConfig(), overrides)
@@ -62,7 +62,7 @@ def run(label: str, name: str, overrides: list[str], out: Path, args: argparse.N
     if metrics.get("epoch") != cfg.train.epochs:
         raise SystemExit(f"{out / name} has trained past this stage ({metrics.get('epoch')} epochs, not "
                          f"{cfg.train.epochs}) and results.json has no row for it; use a fresh --out.")
-    greedy = evaluate_run(out / name, episodes=args.eval_episodes, greedy=True)
+    greedy = load_run(out / name).evaluate(episodes=args.eval_episodes, greedy=True)
     row = {"sampled": metrics.get("eval/return", float("nan")), "greedy": greedy["eval/return"],
            "updates": metrics["updates"], "env_steps": metrics["env_steps"], "epochs": cfg.train.epochs,
            "minutes": (time.perf_counter() - start) / 60}

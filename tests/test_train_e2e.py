@@ -19,7 +19,7 @@ from icrl.config import RunConfig, apply_overrides
 from icrl.data import TrajectoryStore
 from icrl.errors import CheckpointError
 from icrl.records import Trajectory
-from icrl.train import evaluate_run, train
+from icrl.train import load_run, train
 from icrl.train.logging import read_metrics
 
 TINY = ["env.kwargs.size=3", "env.kwargs.attempts=2", "env.num_envs=4", "env.eval_num_envs=4",
@@ -131,11 +131,11 @@ def test_resume_is_bit_exact_without_collection(tmp_path: Path, split: int) -> N
 def test_eval_command_reports_attempt_metrics(tmp_path: Path, capsys) -> None:
     run = tmp_path / "run"
     train(_cfg("train.epochs=1"), run, progress="off")
-    metrics = evaluate_run(run, episodes=4)
+    metrics = load_run(run).evaluate(episodes=4)
     assert metrics["eval/rollouts"] == 4 and "eval/attempt_1/success" in metrics
     wrapped: list = []  # wrap_env sees every env the evaluation makes (a probe can record through it)
-    evaluate_run(run, episodes=4, overrides=["env.vector=inline"],
-                 wrap_env=lambda factory: lambda: wrapped.append(factory()) or wrapped[-1])
+    load_run(run).evaluate(episodes=4, overrides=["env.vector=inline"],
+                           wrap_env=lambda factory: lambda: wrapped.append(factory()) or wrapped[-1])
     assert len(wrapped) == json.loads((run / "config.json").read_text())["env"]["eval_num_envs"]
     assert cli_main(["eval", str(run), "--json", "--episodes", "4"]) == 0
     assert "eval/return" in json.loads(capsys.readouterr().out)

@@ -1,4 +1,5 @@
-"""Command line: ``icrl train | eval | envs | plot | bench | export``. The only module that parses arguments."""
+"""Command line: ``icrl train | eval | envs | config | plot | bench | export``. The only module that parses
+arguments."""
 
 from __future__ import annotations
 
@@ -7,13 +8,14 @@ import json
 import sys
 from pathlib import Path
 
-from icrl.config import RunConfig, apply_overrides
+from icrl.config import RunConfig, apply_overrides, read_config_file
 from icrl.errors import ConfigError, ICRLError
 from icrl.presets import PRESETS, preset_overrides
 
 EPILOG = """overrides are section.field=value pairs, e.g.
   icrl train learn.lr=3e-4 model.d_model=256 env.kwargs.size=4 train.epochs=50
-sections: env, model, learn, replay, explore, train (see icrl/config.py for every field)"""
+sections: env, model, learn, replay, explore, train; `icrl config [SECTION]` lists every field with its
+default, allowed values and doc (also docs/configuration.md)"""
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -33,8 +35,17 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--greedy", action="store_true", help="act with the policy's mode instead of sampling")
     e.add_argument("--json", action="store_true", help="print metrics as JSON")
     e.add_argument("--checkpoint", default=None, help="a checkpoint name (ckpt_N) instead of the latest")
-    e.add_argument("overrides", nargs="*", help="evaluation-only overrides, e.g. env.kwargs.split=eval_out")
+    e.add_argument("--per-instruction", nargs="*", default=None, metavar="INSTRUCTION",
+                   help="crafter-instructions runs: a table of success per instruction, each evaluated alone "
+                        "(achievements joined by '+'; default: every achievement and 4 tech-tree chains; "
+                        "--episodes rollouts each)")
+    e.add_argument("overrides", nargs="*", help="evaluation-only overrides of env.* and explore.sample_eval, "
+                                                "train.eval_episodes/seed/device/threads/precision, e.g. "
+                                                "env.kwargs.split=eval_out")
     sub.add_parser("envs", help="list the registered environments")
+    c = sub.add_parser("config", help="list the config fields: default, allowed values, doc")
+    c.add_argument("section", nargs="?", help="only this section (env, model, learn, replay, explore, train)")
+    c.add_argument("--markdown", action="store_true", help="all sections as a Markdown page (docs/configuration.md)")
     b = sub.add_parser("bench", help="run a benchmark suite over seeds; resumable; writes tables and plots")
     b.add_argument("suite", nargs="?", help="suite name (see --list)")
     b.add_argument("--list", action="store_true", help="list suites, tasks, budgets and expected wall time "
@@ -67,7 +78,7 @@ def _parser() -> argparse.ArgumentParser:
 def _resolve_config(args: argparse.Namespace) -> RunConfig:
     base = RunConfig()
     if args.config is not None:
-        base = RunConfig.from_dict(json.loads(args.config.read_text()))
+        base = read_config_file(args.config, "fix it, or write a fresh one with `icrl train --print-config > FILE`.")
     overrides = (preset_overrides(args.preset) if args.preset else []) + list(args.overrides)
     return apply_overrides(base, overrides)
 
@@ -92,14 +103,34 @@ def _cmd_train(args: argparse.Namespace) -> None:
 
 
 def _cmd_eval(args: argparse.Namespace) -> None:
-    from icrl.train import evaluate_run
+    from icrl.train import load_run
 
-    metrics = evaluate_run(args.run_dir, episodes=args.episodes, greedy=args.greedy, overrides=args.overrides,
-                           checkpoint=args.checkpoint)
+    run = load_run(args.run_dir, checkpoint=args.checkpoint)
+    if args.per_instruction is not None:
+        _instruction_table(run, args)
+        return
+    metrics = run.evaluate(episodes=args.episodes, greedy=args.greedy, overrides=args.overrides)
     if args.json:
         print(json.dumps(metrics, indent=2, sort_keys=True))
     else:
+        print(f"{args.run_dir} at {run.checkpoint} ({int(run.progress.get('env_steps', 0)):,} env steps)")
         _print_metrics(metrics)
+
+
+def _instruction_table(run, args: argparse.Namespace) -> None:
+    from icrl.envs.suites.crafter import TABLE_INSTRUCTIONS
+    from icrl.train.saved import evaluate_instructions
+
+    given = [s for s in args.per_instruction if "=" not in s]  # overrides typed after the instructions
+    overrides = list(args.overrides) + [s for s in args.per_instruction if "=" in s]
+    rows = evaluate_instructions(run, given or TABLE_INSTRUCTIONS, args.episodes, args.greedy, overrides)
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return
+    width = max(len(r["instruction"]) for r in rows)
+    print(f"{'instruction':<{width}}  success  goals  rollouts")
+    for r in rows:
+        print(f"{r['instruction']:<{width}}  {r['success']:7.2f}  {r['goals']:5.2f}  {r['rollouts']:8d}")
 
 
 def _cmd_envs(_: argparse.Namespace) -> None:
@@ -111,6 +142,12 @@ def _cmd_envs(_: argparse.Namespace) -> None:
         dep = f" [needs icrl[{extra}]]" if extra else ""
         print(f"{name:<{width}}  {description}{dep}")
     print(f"{'<gymnasium id>':<{width}}  any installed gymnasium env id, e.g. CartPole-v1, Pendulum-v1")
+
+
+def _cmd_config(args: argparse.Namespace) -> None:
+    from icrl.config.reference import render_markdown, render_text
+
+    print(render_markdown() if args.markdown else render_text(args.section))
 
 
 def _list_suites(name: str | None, budget: str | None) -> None:
@@ -177,10 +214,11 @@ The run's exact names, shapes and dtypes are printed, stored in the file and wri
 def _cmd_export(args: argparse.Namespace) -> None:
     from icrl.export import export_policy
     from icrl.fsutil import atomic_write_text
-    from icrl.train.evaluation import load_policy
+    from icrl.train.saved import load_run
 
     out = args.out or args.run_dir / ("policy.onnx" if args.format == "onnx" else "policy.pt")
-    info = export_policy(*load_policy(args.run_dir, args.checkpoint), args.format, out)
+    run = load_run(args.run_dir, args.checkpoint, device="cpu")
+    info = export_policy(run.agent, run.obs_spec, run.action_spec, args.format, out)
     atomic_write_text(Path(f"{out}.json"), json.dumps(info, indent=2) + "\n")
     for kind in ("inputs", "outputs"):
         print(f"{kind}: " + ", ".join(f"{t['name']} {tuple(t['shape'])} {t['dtype']}" for t in info[kind]))
@@ -214,8 +252,8 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
-    commands = {"train": _cmd_train, "eval": _cmd_eval, "envs": _cmd_envs, "plot": _cmd_plot, "bench": _cmd_bench,
-                "export": _cmd_export}
+    commands = {"train": _cmd_train, "eval": _cmd_eval, "envs": _cmd_envs, "config": _cmd_config, "plot": _cmd_plot,
+                "bench": _cmd_bench, "export": _cmd_export}
     try:
         commands[args.command](args)
     except ICRLError as err:

@@ -1,5 +1,14 @@
 """The one small error hierarchy of icrl: every message says what was wrong and how to fix it."""
 
+import difflib
+from collections.abc import Iterable
+
+
+def closest(name: str, options: Iterable[str]) -> str:
+    """`` (did you mean 'x'?)`` for a misspelt name, or an empty string when nothing is close."""
+    close = difflib.get_close_matches(str(name), [str(o) for o in options], n=3, cutoff=0.6)
+    return f" (did you mean {' or '.join(map(repr, close))}?)" if close else ""
+
 
 class ICRLError(Exception):
     """Base class of all errors raised on purpose by icrl."""

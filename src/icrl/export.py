@@ -35,7 +35,7 @@ steps through onnxruntime and TorchScript against ``act`` (max abs difference be
 
 The file carries this interface as JSON (ONNX: metadata property ``icrl``; TorchScript: extra file
 ``icrl.json``), and ``icrl export`` writes it next to the file as ``FILE.json`` too. A run directory's policy is
-read by ``icrl.train.load_policy``, then written by ``export_policy``.
+opened by ``icrl.load_run(run_dir, device="cpu")``, then written by ``export_policy``.
 """
 
 from __future__ import annotations

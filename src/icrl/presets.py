@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from icrl.errors import ConfigError
+from icrl.errors import ConfigError, closest
 
 PRESETS: dict[str, dict[str, list[str]]] = {
     # The README's main command: default RunConfig values are tuned for this task.
@@ -43,5 +43,5 @@ PRESETS: dict[str, dict[str, list[str]]] = {
 
 def preset_overrides(name: str) -> list[str]:
     if name not in PRESETS:
-        raise ConfigError(f"unknown preset {name!r}; available: {', '.join(sorted(PRESETS))}.")
+        raise ConfigError(f"unknown preset {name!r}{closest(name, PRESETS)}; available: {', '.join(sorted(PRESETS))}.")
     return list(PRESETS[name]["overrides"])

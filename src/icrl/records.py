@@ -1,4 +1,5 @@
-"""Typed records that cross station boundaries: a stored ``Trajectory`` and a training ``Batch``.
+"""Typed records that cross station boundaries: a stored ``Trajectory``, a training ``Batch``, and an ``Episode``
+in an env's own spaces (recorded by ``icrl.rollout.scripted``, written and read by ``icrl.data.offline``).
 
 Alignment (policy-input aligned, as in the method): observation ``t`` comes with the action that led to it
 and the reward received for that action. Transition ``t`` is ``(obs_t, a_t, r_t, done_t, obs_{t+1})`` with
@@ -8,6 +9,7 @@ and the reward received for that action. Transition ``t`` is ``(obs_t, a_t, r_t,
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -43,6 +45,22 @@ class Trajectory:
         out.update(prev_action=self.prev_action, prev_reward=self.prev_reward,
                    time_idx=self.time_idx, terminated=self.terminated)
         return out
+
+
+@dataclass(frozen=True)
+class Episode:
+    """One episode in the env's own spaces: observations (T+1, ...) (a dict of arrays for Dict spaces),
+    actions (T, ...), rewards / terminations / truncations (T,)."""
+
+    observations: Any
+    actions: np.ndarray
+    rewards: np.ndarray
+    terminations: np.ndarray
+    truncations: np.ndarray
+
+    @property
+    def ret(self) -> float:
+        return float(np.sum(self.rewards))
 
 
 @dataclass

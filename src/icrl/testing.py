@@ -1,5 +1,9 @@
-"""Tiny, hand-checkable environments for tests and for users checking their set-up (names ``testing-*``), and
-scripted experts that record offline datasets without downloads (``record_expert_dataset``)."""
+"""Tiny, hand-checkable environments for tests and for users checking their set-up (names ``testing-*``, defined
+in ``icrl.envs.builtin.testing``), and scripted policies that record offline datasets without downloads
+(``record_dataset``, ``record_expert_dataset``).
+
+Recording steps an env (the rollout station) and writes a dataset (the data station); neither station imports
+the other, so the two meet here, above both."""
 
 from __future__ import annotations
 
@@ -8,101 +12,13 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 
-from icrl.envs.registry import make_env, register_env
+from icrl.data.offline import write_dataset
+from icrl.envs.builtin.testing import ContinuousTargetEnv, ImageDictEnv, MultiActionEnv, RememberFirstEnv
+from icrl.envs.registry import make_env
+from icrl.rollout.scripted import ScriptedPolicy, rollout_episodes
 
-
-class RememberFirstEnv(gym.Env):
-    """A bit is shown at t=0 only; after ``delay`` blank steps, reward 1 if the action equals the bit."""
-
-    def __init__(self, delay: int = 3) -> None:
-        self.delay = delay
-        self.observation_space = gym.spaces.Box(-1.0, 1.0, (1,), np.float32)
-        self.action_space = gym.spaces.Discrete(2)
-        self.max_rollout_steps = delay + 1
-
-    def reset(self, *, seed=None, options=None):
-        super().reset(seed=seed)
-        self.bit, self.t = int(self.np_random.integers(2)), 0
-        return np.array([2.0 * self.bit - 1.0], np.float32), {}
-
-    def step(self, action):
-        self.t += 1
-        if self.t <= self.delay:
-            return np.zeros(1, np.float32), 0.0, False, False, {}
-        success = int(action) == self.bit
-        return np.zeros(1, np.float32), float(success), True, False, {"success": success}
-
-
-class ContinuousTargetEnv(gym.Env):
-    """Box actions in [-2, 2]^2; reward -|a - target| per step for ``length`` steps."""
-
-    def __init__(self, length: int = 5) -> None:
-        self.length = length
-        self.observation_space = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
-        self.action_space = gym.spaces.Box(-2.0, 2.0, (2,), np.float32)
-        self.target = np.array([1.0, -1.0], np.float32)
-        self.max_rollout_steps = length
-
-    def reset(self, *, seed=None, options=None):
-        super().reset(seed=seed)
-        self.t = 0
-        return np.zeros(2, np.float32), {}
-
-    def step(self, action):
-        self.t += 1
-        reward = -float(np.abs(np.asarray(action) - self.target).sum())
-        return np.zeros(2, np.float32), reward, False, self.t >= self.length, {}
-
-
-class MultiActionEnv(gym.Env):
-    """MultiDiscrete([3, 2]) or MultiBinary(3) actions; reward = number of nonzero components."""
-
-    def __init__(self, binary: bool = False, length: int = 4) -> None:
-        self.length = length
-        self.observation_space = gym.spaces.Discrete(3)
-        self.action_space = gym.spaces.MultiBinary(3) if binary else gym.spaces.MultiDiscrete([3, 2])
-        self.max_rollout_steps = length
-
-    def reset(self, *, seed=None, options=None):
-        super().reset(seed=seed)
-        self.t = 0
-        return 0, {}
-
-    def step(self, action):
-        assert self.action_space.contains(np.asarray(action, dtype=self.action_space.dtype)), action
-        self.t += 1
-        return self.t % 3, float(np.count_nonzero(action)), False, self.t >= self.length, {}
-
-
-class ImageDictEnv(gym.Env):
-    """Dict observation with a small uint8 image and a vector; reward 1 for action 1."""
-
-    def __init__(self, length: int = 4) -> None:
-        self.length = length
-        self.observation_space = gym.spaces.Dict({
-            "image": gym.spaces.Box(0, 255, (8, 8, 3), np.uint8), "vector": gym.spaces.Box(-1, 1, (2,), np.float32)})
-        self.action_space = gym.spaces.Discrete(2)
-        self.max_rollout_steps = length
-
-    def _obs(self) -> dict:
-        return {"image": np.full((8, 8, 3), 10 * self.t, np.uint8), "vector": np.zeros(2, np.float32)}
-
-    def reset(self, *, seed=None, options=None):
-        super().reset(seed=seed)
-        self.t = 0
-        return self._obs(), {}
-
-    def step(self, action):
-        self.t += 1
-        return self._obs(), float(int(action) == 1), self.t >= self.length, False, {}
-
-
-register_env("testing-remember-first", "testing: recall a bit shown at t=0 (discrete)", factory=RememberFirstEnv)
-register_env("testing-continuous", "testing: reach a target action (Box)", factory=ContinuousTargetEnv)
-register_env("testing-multidiscrete", "testing: MultiDiscrete actions", factory=MultiActionEnv)
-register_env("testing-multibinary", "testing: MultiBinary actions",
-             factory=lambda length=4: MultiActionEnv(binary=True, length=length))
-register_env("testing-image", "testing: Dict obs with a uint8 image", factory=ImageDictEnv)
+__all__ = ["EXPERTS", "CartPoleExpert", "ContinuousTargetEnv", "ContinuousTargetExpert", "ImageDictEnv",
+           "MultiActionEnv", "RememberFirstEnv", "RememberFirstExpert", "record_dataset", "record_expert_dataset"]
 
 
 class CartPoleExpert:
@@ -149,6 +65,16 @@ EXPERTS = {"CartPole-v1": CartPoleExpert, "testing-remember-first": RememberFirs
            "testing-continuous": ContinuousTargetExpert}
 
 
+def record_dataset(dataset_id: str, env: gym.Env, policy: ScriptedPolicy, episodes: int,
+                   root: Path | str | None = None, seed: int = 0) -> Path:
+    """Roll out ``policy(obs, rng) -> env action`` in the plain ``env`` for ``episodes`` episodes
+    (``icrl.rollout.scripted.rollout_episodes``) and write them as the Minari dataset ``dataset_id`` under ``root``
+    (``icrl.data.offline.write_dataset``); returns the dataset's folder. Needs ``icrl[offline]``."""
+    data = rollout_episodes(env, policy, episodes, seed)
+    return write_dataset(dataset_id, data, env.observation_space, env.action_space, root,
+                         description=f"{episodes} episodes of a scripted policy, recorded by icrl")
+
+
 def record_expert_dataset(env_name: str, dataset_id: str, episodes: int, root: Path | str | None = None,
                           noise: float = 0.0, seed: int = 0, **env_kwargs) -> Path:
     """Record ``episodes`` of the scripted expert of ``env_name`` (``EXPERTS``) as a Minari dataset.
@@ -156,8 +82,6 @@ def record_expert_dataset(env_name: str, dataset_id: str, episodes: int, root: P
     The env is the one ``icrl train env.name=ENV_NAME env.kwargs...`` builds, unwrapped, so the dataset fits
     training on it. Returns the dataset's folder (a ``replay.datasets`` source). Needs ``icrl[offline]``.
     """
-    from icrl.data.offline import record_dataset  # lazy: icrl.envs imports this module
-
     if env_name not in EXPERTS:
         raise KeyError(f"no scripted expert for {env_name!r}; experts: {', '.join(sorted(EXPERTS))}.")
     raw = make_env(env_name, **env_kwargs).env

@@ -193,13 +193,17 @@ def test_a_named_budget_runs_scores_per_sign_and_reports(tmp_path: Path, monkeyp
     monkeypatch.setitem(suites_mod.OTHER_BUDGETS, "tiny", {"big": big})
     calls = []
 
-    def fake_evaluate_run(run_dir, episodes, overrides, checkpoint):  # per-sign metrics the test env lacks
-        sampled = "explore.sample_eval=true" in overrides
-        calls.append((checkpoint, sampled))
-        value = 0.25 if sampled else 0.5 + 0.25 * (checkpoint == "ckpt_000001")
-        return {"eval/return": value, "eval/task/inverted/return": value - 0.1, "eval/task/normal/return": 0.9}
+    class FakeRun:  # per-sign metrics the test env lacks
+        def __init__(self, run_dir, checkpoint):
+            self.checkpoint = checkpoint
 
-    monkeypatch.setattr(runner_mod, "evaluate_run", fake_evaluate_run)
+        def evaluate(self, episodes, overrides):
+            sampled = "explore.sample_eval=true" in overrides
+            calls.append((self.checkpoint, sampled))
+            value = 0.25 if sampled else 0.5 + 0.25 * (self.checkpoint == "ckpt_000001")
+            return {"eval/return": value, "eval/task/inverted/return": value - 0.1, "eval/task/normal/return": 0.9}
+
+    monkeypatch.setattr(runner_mod, "load_run", FakeRun)
     monkeypatch.chdir(tmp_path)
     assert cli_main(["bench", "tiny", "--budget", "big", "train.steps_per_epoch=6"]) == 0
     run = tmp_path / "bench" / "tiny-big" / "remember" / "seed_0"

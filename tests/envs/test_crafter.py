@@ -3,13 +3,14 @@ relabeler, relabeling a Crafter-like rollout, the real env (scripted achievement
 
 from __future__ import annotations
 
-import importlib.util
+import json
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from icrl.cli import main as cli_main
 from icrl.config import RunConfig, apply_overrides
 from icrl.data.relabel import GoalSequenceRelabeler
 from icrl.envs.suites.crafter import (
@@ -272,9 +273,12 @@ def test_train_smoke_with_relabeling_and_the_instruction_table(tmp_path: Path, m
     assert len(calls) >= 2 * 2 * 3 and any(calls)  # every sampled rollout went through it; some were rewritten
     with np.load(next((run / "buffer" / "fifo").glob("*.npz"))) as data:
         assert data["obs/image"].dtype == np.uint8 and data["obs/_achieved"].shape[1:] == (2, 22)
-    spec = importlib.util.spec_from_file_location("crafter_bench", Path(__file__).parents[2] / "benchmarks/crafter.py")
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
-    rows = bench.instruction_table(run, ["collect_wood", "eat_cow+wake_up", "collect_wood+eat_cow+wake_up"], episodes=2)
-    assert [r[0] for r in rows] == ["(generated)", "collect_wood", "eat_cow+wake_up"]  # longer than k: skipped
-    assert all(0.0 <= r[1] <= 1.0 and r[3] == 2 for r in rows)
+    instructions = ["collect_wood", "eat_cow+wake_up", "collect_wood+eat_cow+wake_up"]
+    assert cli_main(["eval", str(run), "--episodes", "2", "--json", "--per-instruction", *instructions]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["instruction"] for r in rows] == ["(generated)", "collect_wood", "eat_cow+wake_up"]  # 3 > k: skipped
+    assert all(0.0 <= r["success"] <= 1.0 and r["rollouts"] == 2 for r in rows)
+    assert cli_main(["eval", str(run), "--episodes", "2", "--per-instruction", "collect_wood"]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert table[0].split() == ["instruction", "success", "goals", "rollouts"]
+    assert [line.split()[0] for line in table[1:]] == ["(generated)", "collect_wood"]

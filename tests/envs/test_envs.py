@@ -37,7 +37,16 @@ class Toy(gym.Env):
 
 def test_builtins_are_registered() -> None:
     names = [name for name, _, _ in list_envs()]
-    assert {"meta-frozen-lake", "t-maze", "dark-key-door"} <= set(names)
+    assert {"meta-frozen-lake", "t-maze", "dark-key-door", "testing-remember-first", "testing-image"} <= set(names)
+
+
+def test_a_mirror_conflict_declared_inside_any_wrapper_reaches_the_in_context_env() -> None:
+    """The generic way an env tells training it cannot be mirrored (train/parts knows no env's kwargs)."""
+    plain = Toy(gym.spaces.Box(-1, 1, (2,)), gym.spaces.Box(-1, 1, (1,)))
+    assert wrap(plain, "toy").mirror_conflict is None
+    declaring = Toy(gym.spaces.Box(-1, 1, (2,)), gym.spaces.Box(-1, 1, (1,)))
+    declaring.mirror_conflict = "it shows the sign"
+    assert wrap(gym.wrappers.TimeLimit(declaring, 5), "toy").mirror_conflict == "it shows the sign"
 
 
 def test_wrapper_gives_prev_action_reward_and_time() -> None:

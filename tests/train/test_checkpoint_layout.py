@@ -13,7 +13,7 @@ from safetensors.torch import load_file, save_file
 import icrl.testing  # noqa: F401  (registers testing-continuous)
 from icrl.config import RunConfig, apply_overrides
 from icrl.errors import CheckpointError
-from icrl.train import evaluate_run, train
+from icrl.train import load_run, train
 from icrl.train.checkpoint import upgrade_keys
 from icrl.train.parts import make_parts
 from icrl.train.rundir import checkpoint_dir
@@ -59,7 +59,7 @@ def test_a_checkpoint_in_the_earlier_layout_resumes_and_evaluates(tmp_path: Path
             assert torch.equal(value, saved["agent." + key]), key
     finally:
         parts.close()
-    assert evaluate_run(run, episodes=2)["eval/rollouts"] == 2
+    assert load_run(run).evaluate(episodes=2)["eval/rollouts"] == 2
     assert train(apply_overrides(cfg, ["train.epochs=2"]), run, progress="off")["epoch"] == 2  # and trains on
     assert not any(k.startswith("agent.popart.") for k in load_file(str(_newest_weights(run))))  # in today's layout
 

@@ -30,8 +30,9 @@ from icrl.bench.suites import BenchTask, Suite, get_suite
 from icrl.errors import ConfigError
 from icrl.fsutil import atomic_write_text
 from icrl.train import checkpoint as ckpt
-from icrl.train import evaluate_run, train
+from icrl.train import load_run, train
 from icrl.train.rundir import checkpoint_dir, load_config
+from icrl.train.saved import SavedRun
 
 SCORE_FILE = "score.json"
 EVALS_FILE = "score_evals.csv"
@@ -118,11 +119,11 @@ def _write_evals(run_dir: Path, rows: list[dict]) -> None:
     atomic_write_text(Path(run_dir) / EVALS_FILE, buf.getvalue())
 
 
-def _evaluate(task: BenchTask, run_dir: Path, split: str, checkpoint: str, actions: str) -> dict:
+def _evaluate(task: BenchTask, run: SavedRun, split: str, actions: str) -> dict:
     """One scoring evaluation: the score and, for envs that name their task, ``task/<name>`` scores."""
     overrides = task.split_overrides(split) + [f"explore.sample_eval={str(actions == 'sampled').lower()}"]
-    metrics = evaluate_run(run_dir, episodes=task.eval_episodes, overrides=overrides, checkpoint=checkpoint)
-    row = {"split": split, "checkpoint": checkpoint, "actions": actions,
+    metrics = run.evaluate(episodes=task.eval_episodes, overrides=overrides)
+    row = {"split": split, "checkpoint": run.checkpoint, "actions": actions,
            "score": task.score_scale * metrics[f"eval/{task.metric}"]}
     for key, value in metrics.items():
         parts = key.split("/")
@@ -134,7 +135,7 @@ def _evaluate(task: BenchTask, run_dir: Path, split: str, checkpoint: str, actio
 def evaluate_checkpoints(task: BenchTask, run_dir: Path) -> tuple[list[dict], str]:
     """Scoring evaluations of a finished run (those already in ``score_evals.csv`` are reused) and the run's own
     evaluation actions ("greedy" or "sampled"): each split at the last two checkpoints with those actions, and with
-    ``task.score_sampled`` the last checkpoint once more with sampled actions."""
+    ``task.score_sampled`` the last checkpoint once more with sampled actions. Each checkpoint is loaded once."""
     names = ckpt.list_checkpoints(checkpoint_dir(run_dir))[-2:]
     if not names:
         raise ConfigError(f"{run_dir} has no checkpoint to score; train it first.")
@@ -143,9 +144,12 @@ def evaluate_checkpoints(task: BenchTask, run_dir: Path) -> tuple[list[dict], st
     if task.score_sampled and main == "greedy":
         wanted += [(split, names[-1], "sampled") for split in task.splits]
     done = {(r["split"], r["checkpoint"], r["actions"]): r for r in read_evals(run_dir)}
-    for key in wanted:
-        if key not in done:
-            done[key] = _evaluate(task, run_dir, *key)
+    for name in names:
+        todo = [(split, actions) for split, ckpt_name, actions in wanted
+                if ckpt_name == name and (split, name, actions) not in done]
+        run = load_run(run_dir, checkpoint=name) if todo else None
+        for split, actions in todo:
+            done[(split, name, actions)] = _evaluate(task, run, split, actions)
             _write_evals(run_dir, list(done.values()))  # an interrupted scoring resumes here
     return [done[key] for key in wanted], main
 

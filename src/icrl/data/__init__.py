@@ -6,8 +6,6 @@ from icrl.data.offline import (
     EpisodeConverter,
     import_dataset,
     open_dataset,
-    record_dataset,
-    rollout_episodes,
     write_dataset,
 )
 from icrl.data.relabel import GoalSequenceRelabeler, Relabeler, Replay, make_relabeler, register_relabeler
@@ -16,5 +14,5 @@ from icrl.data.store import ONLINE, StoredTrajectory, TrajectoryStore
 
 __all__ = ["ONLINE", "BatchPrefetcher", "DatasetInfo", "Episode", "EpisodeConverter", "GoalSequenceRelabeler",
            "MixtureSource", "Relabeler", "Replay", "StoredTrajectory", "TrajectoryStore", "WindowSampler", "collate",
-           "import_dataset", "make_relabeler", "open_dataset", "record_dataset", "register_relabeler",
-           "rollout_episodes", "sample_window", "window_start", "write_dataset"]
+           "import_dataset", "make_relabeler", "open_dataset", "register_relabeler", "sample_window",
+           "window_start", "write_dataset"]

@@ -13,8 +13,9 @@ Truncation is not stored: like a time limit online, the last step of a truncated
 
 ``import_dataset`` converts a dataset once into ``buffer/protected/<name>/`` (each file written atomically) and
 finishes with a ``dataset.json`` marker; a directory without the marker is an import that was interrupted and
-is redone from scratch. ``write_dataset`` / ``record_dataset`` write Minari datasets (tests, generated expert
-data); they build Minari's episode buffers directly, so neither needs Minari's ``create`` extra (jax).
+is redone from scratch. ``write_dataset`` writes episodes as a Minari dataset (tests, generated expert data;
+``icrl.testing.record_dataset`` rolls a policy out and writes what it did); it builds Minari's episode buffers
+directly, so it needs no Minari ``create`` extra (jax). Nothing here steps an env.
 
 Minari (``pip install 'icrl[offline]'``) is imported only here, only when used, and never downloads: a dataset
 id must already be in the local Minari root (``MINARI_DATASETS_PATH`` or ``~/.minari/datasets``).
@@ -26,10 +27,9 @@ import contextlib
 import json
 import os
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -37,7 +37,7 @@ import numpy as np
 from icrl.data.store import TrajectoryStore
 from icrl.errors import DataError
 from icrl.fsutil import atomic_write_text
-from icrl.records import Trajectory
+from icrl.records import Episode, Trajectory
 from icrl.spaces import ActionConverter, ActionSpec, action_converter, obs_converter
 
 MARKER = "dataset.json"
@@ -51,22 +51,6 @@ def _minari():
         raise DataError(f"offline datasets need the optional package minari ({err}); install it with "
                         f"`{EXTRA_HINT}`.") from err
     return minari
-
-
-@dataclass(frozen=True)
-class Episode:
-    """One episode in the env's own spaces: observations (T+1, ...) (a dict of arrays for Dict spaces),
-    actions (T, ...), rewards / terminations / truncations (T,)."""
-
-    observations: Any
-    actions: np.ndarray
-    rewards: np.ndarray
-    terminations: np.ndarray
-    truncations: np.ndarray
-
-    @property
-    def ret(self) -> float:
-        return float(np.sum(self.rewards))
 
 
 class EpisodeConverter:
@@ -225,41 +209,3 @@ def write_dataset(dataset_id: str, episodes: list[Episode], observation_space: g
         except ValueError as err:
             raise DataError(f"cannot write Minari dataset {dataset_id!r}: {err}") from err
         return Path(get_dataset_path(dataset_id)).resolve()
-
-
-def rollout_episodes(env: gym.Env, policy: Callable[[Any, np.random.Generator], Any], episodes: int,
-                     seed: int = 0) -> list[Episode]:
-    """Run ``policy(obs, rng) -> env action`` in a plain gymnasium env (not wrapped) for ``episodes`` episodes.
-
-    ``policy.reset()`` is called at the start of every episode when the policy has it (scripted policies with
-    memory); episode i starts from ``env.reset(seed=seed + i)``.
-    """
-    rng = np.random.default_rng(seed)
-    out = []
-    for i in range(episodes):
-        if hasattr(policy, "reset"):
-            policy.reset()
-        obs, _ = env.reset(seed=seed + i)
-        observations, actions, rewards, terms, truncs = [obs], [], [], [], []
-        done = False
-        while not done:
-            action = policy(obs, rng)
-            obs, reward, terminated, truncated, _ = env.step(action)
-            observations.append(obs)
-            actions.append(action)
-            rewards.append(float(reward))
-            terms.append(bool(terminated))
-            truncs.append(bool(truncated))
-            done = terminated or truncated
-        stacked = ({k: np.stack([o[k] for o in observations]) for k in observations[0]}
-                   if isinstance(observations[0], dict) else np.stack(observations))
-        out.append(Episode(stacked, np.stack(actions), np.array(rewards), np.array(terms), np.array(truncs)))
-    return out
-
-
-def record_dataset(dataset_id: str, env: gym.Env, policy: Callable[[Any, np.random.Generator], Any], episodes: int,
-                   root: Path | str | None = None, seed: int = 0) -> Path:
-    """Roll out ``policy`` in ``env`` (``rollout_episodes``) and write the episodes as a Minari dataset."""
-    data = rollout_episodes(env, policy, episodes, seed)
-    return write_dataset(dataset_id, data, env.observation_space, env.action_space, root,
-                         description=f"{episodes} episodes of a scripted policy, recorded by icrl")

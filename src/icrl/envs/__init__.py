@@ -3,6 +3,13 @@
 from icrl.envs.builtin.frozen_lake import make_meta_frozen_lake
 from icrl.envs.builtin.key_door import make_dark_key_door
 from icrl.envs.builtin.mazerunner import make_mazerunner
+from icrl.envs.builtin.testing import (
+    ContinuousTargetEnv,
+    ImageDictEnv,
+    MultiActionEnv,
+    RememberFirstEnv,
+    make_multibinary,
+)
 from icrl.envs.builtin.tmaze import make_tmaze
 from icrl.envs.interface import RESERVED_KEYS, InContextEnv, split_observation, wrap
 from icrl.envs.registry import list_envs, make_env, register_env, register_env_family
@@ -35,8 +42,11 @@ register_env_family("aib/", make_aib, "Actuator Inversion Benchmark as published
                     "aib/ball-in-cup, aib/walker, aib/walker2d, aib/hopper; env i of a vector keeps instance i of "
                     "its split (kwargs: split=train|eval_in|eval_out, instance, observe_sign, observe_previous)",
                     extra="aib")
-
-import icrl.testing  # noqa: E402,F401  (registers the testing-* envs)
+register_env("testing-remember-first", "testing: recall a bit shown at t=0 (discrete)", factory=RememberFirstEnv)
+register_env("testing-continuous", "testing: reach a target action (Box)", factory=ContinuousTargetEnv)
+register_env("testing-multidiscrete", "testing: MultiDiscrete actions", factory=MultiActionEnv)
+register_env("testing-multibinary", "testing: MultiBinary actions", factory=make_multibinary)
+register_env("testing-image", "testing: Dict obs with a uint8 image", factory=ImageDictEnv)
 
 __all__ = ["RESERVED_KEYS", "FixedHorizon", "InContextEnv", "KAttempts", "list_envs", "make_env", "register_env",
            "register_env_family", "split_observation", "wrap"]

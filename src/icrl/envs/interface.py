@@ -43,7 +43,12 @@ def _single(convert):
 
 
 class InContextEnv(gym.Wrapper):
-    """Dict observations with previous action, previous reward and time index; normalised actions."""
+    """Dict observations with previous action, previous reward and time index; normalised actions.
+
+    What the wrapped env (or any wrapper in it) declares for training is read once and kept here:
+    ``max_rollout_steps`` (the longest rollout, if known) and ``mirror_conflict`` (None, or a sentence saying why
+    negating every action, as ``replay.mirror_actions`` does, would contradict the env's observations).
+    """
 
     def __init__(self, env: gym.Env, env_name: str | None = None) -> None:
         super().__init__(env)
@@ -69,6 +74,7 @@ class InContextEnv(gym.Wrapper):
         spec_name = env.spec.id if env.spec is not None else type(env.unwrapped).__name__
         self.env_name = env_name or spec_name
         self.max_rollout_steps = _rollout_limit(env)
+        self.mirror_conflict: str | None = _declared(env, "mirror_conflict")
         self._t = 0
 
     def _make_obs(self, raw, prev_action: np.ndarray, reward: float) -> dict:
@@ -111,6 +117,14 @@ def _rollout_limit(env: gym.Env) -> int | None:
     if env.spec is not None and env.spec.max_episode_steps:
         return int(env.spec.max_episode_steps)
     return None
+
+
+def _declared(env: gym.Env, name: str):
+    """The attribute ``name`` of ``env`` or of the first wrapper inside it that has one; None if none has."""
+    try:
+        return env.get_wrapper_attr(name)
+    except AttributeError:
+        return None
 
 
 def wrap(env: gym.Env, env_name: str | None = None) -> InContextEnv:

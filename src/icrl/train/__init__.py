@@ -1,6 +1,6 @@
-"""The training driver: builds the parts, runs the epoch loop, owns the run directory."""
+"""The training driver: builds the parts, runs the epoch loop, owns the run directory (and opens saved runs)."""
 
-from icrl.train.evaluation import evaluate_run
+from icrl.train.saved import SavedRun, load_run
 from icrl.train.trainer import train
 
-__all__ = ["evaluate_run", "train"]
+__all__ = ["SavedRun", "load_run", "train"]

@@ -90,6 +90,12 @@ def upgrade_keys(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 
 def load_latest(root: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]] | None:
     """The newest readable checkpoint, or None when there is none at all."""
+    found = load_latest_named(root)
+    return None if found is None else found[1:]
+
+
+def load_latest_named(root: Path) -> tuple[str, dict[str, torch.Tensor], dict[str, Any]] | None:
+    """``load_latest`` with the name of the checkpoint it read (``ckpt_000012``)."""
     root = Path(root)
     candidates = _ckpt_dirs(root)[::-1]
     try:
@@ -100,7 +106,7 @@ def load_latest(root: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]] | 
     errors = []
     for path in candidates:
         try:
-            return _read(path)
+            return (path.name, *_read(path))
         except CheckpointError as err:
             errors.append(str(err))
     if errors:

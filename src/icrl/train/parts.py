@@ -36,6 +36,7 @@ class EnvInfo:
     max_seq_len: int
     max_time_idx: int
     obs_shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)  # every stored key, side keys included
+    mirror_conflict: str | None = None  # why the env refuses mirrored actions (``InContextEnv.mirror_conflict``)
 
 
 def probe_env(cfg: RunConfig) -> EnvInfo:
@@ -44,7 +45,7 @@ def probe_env(cfg: RunConfig) -> EnvInfo:
     env = factory()
     try:
         horizon = env.max_rollout_steps
-        obs_spec, action_spec = env.obs_spec, env.action_spec
+        obs_spec, action_spec, mirror_conflict = env.obs_spec, env.action_spec, env.mirror_conflict
         obs_shapes = {k: tuple(space.shape) for k, space in env.observation_space.spaces.items()
                       if k not in RESERVED_KEYS}
     finally:
@@ -57,7 +58,8 @@ def probe_env(cfg: RunConfig) -> EnvInfo:
     if cfg.model.pos_emb == "learned" and not max_time_idx:
         raise ConfigError("model.pos_emb=learned needs model.max_time_idx (rows of the position table) for an "
                           "env without a step limit.")
-    return EnvInfo(factory, obs_spec, action_spec, horizon, max_seq_len, max_time_idx or 1, obs_shapes)
+    return EnvInfo(factory, obs_spec, action_spec, horizon, max_seq_len, max_time_idx or 1, obs_shapes,
+                   mirror_conflict)
 
 
 def make_relabeler_for(cfg: RunConfig, env: EnvInfo) -> Relabeler | None:
@@ -70,17 +72,18 @@ def make_relabeler_for(cfg: RunConfig, env: EnvInfo) -> Relabeler | None:
 
 
 def check_mirroring(cfg: RunConfig, env: EnvInfo) -> None:
-    """``replay.mirror_actions`` negates actions and nothing else: continuous actions and a hidden sign only."""
+    """``replay.mirror_actions`` negates actions and nothing else: continuous actions, and an env that does not
+    declare a conflict with it (``InContextEnv.mirror_conflict``)."""
     share = cfg.replay.mirror_actions
     if share == 0:
         return
     if env.action_spec.kind != "box":
         raise ConfigError(f"replay.mirror_actions={share} negates actions, but env {cfg.env.name!r} has "
                           f"{env.action_spec.kind} actions; set replay.mirror_actions=0.")
-    if cfg.env.kwargs.get("observe_sign"):
-        raise ConfigError(f"replay.mirror_actions={share} negates actions but leaves observations as they are, so "
-                          "with env.kwargs.observe_sign=true a mirrored window would show one sign and move as the "
-                          "other; use one of the two.")
+    if env.mirror_conflict:
+        raise ConfigError(f"replay.mirror_actions={share} negates actions but leaves observations as they are, and "
+                          f"env {cfg.env.name!r} cannot be mirrored: {env.mirror_conflict}. Set "
+                          "replay.mirror_actions=0 or change the env settings.")
 
 
 def import_datasets(cfg: RunConfig, env: EnvInfo, store: TrajectoryStore) -> dict[str, DatasetInfo]:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from icrl.config import RunConfig
+from icrl.config import RunConfig, read_config_file
 from icrl.errors import CheckpointError
 from icrl.fsutil import atomic_write_text
 
@@ -43,10 +42,8 @@ def load_config(run_dir: Path) -> RunConfig:
     if not path.exists():
         raise CheckpointError(f"{run_dir} is not a run directory (no config.json); train first with "
                               f"`icrl train --run-dir {run_dir}`.")
-    try:
-        return RunConfig.from_dict(json.loads(path.read_text()))
-    except json.JSONDecodeError as err:
-        raise CheckpointError(f"{path} is not valid JSON ({err}); restore it or start a new run directory.") from err
+    return read_config_file(path, f"restore it (`icrl train --print-config` with the run's settings prints it; "
+                                  f"save that as {path}), or pass another --run-dir to start a new run.")
 
 
 def open_run_dir(run_dir: Path, cfg: RunConfig) -> bool:

@@ -146,6 +146,14 @@ class ContextualEnv(gym.Wrapper):
         return gym.spaces.Box(low.astype(space.dtype), high.astype(space.dtype), dtype=space.dtype)
 
     @property
+    def mirror_conflict(self) -> str | None:
+        """Why mirrored actions (``replay.mirror_actions``) contradict the observations; see ``InContextEnv``."""
+        if self.observe_sign:
+            return ("its observations show the sign (env.kwargs.observe_sign=true), so a mirrored window would show "
+                    "one sign and move as the other")
+        return None
+
+    @property
     def action_factor(self) -> float:
         return self.context.get(ACTION_FACTOR.name, 1.0)
 

@@ -33,8 +33,8 @@ at most two at once: waking up, plus what the action did). The relabeler's rewar
 
 Actions: Crafter's 17 (noop, moves, do, sleep, place_*, make_*). Episode metrics: ``success`` (instruction
 complete), ``goals`` (fraction completed), ``died``, and with fixed ``instructions`` also
-``instruction/<name>/success`` (evaluation logs ``eval/instruction/<name>/success``; see
-``benchmarks/crafter.py`` for the table).
+``instruction/<name>/success`` (evaluation logs ``eval/instruction/<name>/success``). The paper's table, success
+per instruction evaluated alone: ``icrl eval RUN --per-instruction`` (rows ``TABLE_INSTRUCTIONS`` by default).
 """
 
 from __future__ import annotations
@@ -58,6 +58,10 @@ DEPTH = {"collect_wood": 0, "collect_sapling": 0, "collect_drink": 0, "eat_cow":
          "make_wood_sword": 2, "collect_stone": 3, "collect_coal": 3, "defeat_skeleton": 3, "place_stone": 4,
          "place_furnace": 4, "make_stone_pickaxe": 4, "make_stone_sword": 4, "collect_iron": 5,
          "make_iron_pickaxe": 6, "make_iron_sword": 6, "collect_diamond": 7}
+# Rows of the per-instruction table (``icrl eval --per-instruction``): every achievement, then tech-tree chains.
+TABLE_INSTRUCTIONS = ACHIEVEMENTS + (
+    "collect_wood+place_table+make_wood_pickaxe", "make_wood_pickaxe+collect_stone+make_stone_pickaxe",
+    "collect_stone+place_furnace+collect_coal", "collect_sapling+place_plant+eat_plant")
 INVENTORY_MAX = 9.0  # every Crafter item is capped at 9
 MAX_PER_STEP = 2  # achieved rows per step: wake_up plus the action's achievement
 SENTINEL = -1.0
