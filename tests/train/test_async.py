@@ -76,6 +76,14 @@ def test_short_async_run_collects_publishes_and_leaves_no_child(tmp_path: Path) 
     assert mp.active_children() == [] and _children_of(os.getpid()) == []
 
 
+def test_time_limit_stops_the_run_and_its_processes(tmp_path: Path) -> None:
+    cfg = apply_overrides(RunConfig(), [*TINY, "train.epochs=10000", "train.time_limit_min=0.001"])
+    metrics = train(cfg, tmp_path / "run", progress="off")
+    assert metrics["epoch"] == 1  # the limit (0.06 s) is past after the first epoch
+    assert (tmp_path / "run" / "checkpoints" / "latest.json").exists()
+    assert mp.active_children() == [] and _children_of(os.getpid()) == []
+
+
 def _start(run: Path, epochs: int) -> subprocess.Popen:
     cmd = [sys.executable, "-m", "icrl", "train", "--run-dir", str(run), "--no-progress", *TINY,
            f"train.epochs={epochs}"]
