@@ -69,8 +69,9 @@ def test_short_async_run_collects_publishes_and_leaves_no_child(tmp_path: Path) 
     assert metrics["buffer/trajectories"] > 0  # the actors' rollouts reached the replay store
     latest = json.loads((run / "async" / "weights" / "latest.json").read_text())
     assert latest["version"] == 6  # published every 2 updates, the version counts updates
-    actors = [json.loads((run / "async" / f"actor_{i}.json").read_text()) for i in range(2)]
-    assert all(a["env_steps"] > 0 and a["version"] >= 0 for a in actors)
+    # an actor that started late may not have finished a chunk yet: check those that reported
+    actors = [json.loads(p.read_text()) for p in sorted((run / "async").glob("actor_*.json"))]
+    assert actors and all(a["env_steps"] > 0 and a["version"] >= 0 for a in actors)
     assert max(a["version"] for a in actors) > 0  # the actors picked up newer weights than the first
     assert any("eval/return" in r for r in read_metrics(run))  # the evaluator's results were logged
     assert mp.active_children() == [] and _children_of(os.getpid()) == []
@@ -96,7 +97,9 @@ def test_actor_restart_learner_kill_resume_and_ctrl_c(tmp_path: Path) -> None:
     proc = _start(run, epochs=10_000)
     try:
         _wait_for(lambda: len(read_metrics(run)) >= 1, "the first epoch")
-        actor = json.loads((run / "async" / "actor_0.json").read_text())["pid"]
+        status = run / "async" / "actor_0.json"
+        _wait_for(status.exists, "actor 0's first report")
+        actor = json.loads(status.read_text())["pid"]
         os.kill(actor, signal.SIGKILL)
         _wait_for(lambda: read_metrics(run)[-1].get("async/restarts", 0) >= 1, "the actor's restart")
         _wait_for(lambda: (run / "checkpoints" / "latest.json").exists(), "a checkpoint")
@@ -108,7 +111,8 @@ def test_actor_restart_learner_kill_resume_and_ctrl_c(tmp_path: Path) -> None:
             os.killpg(proc.pid, signal.SIGKILL)
     out = proc.stdout.read()
     assert "actor 0 died" in out and "restarting" in out
-    before, logged = read_metrics(run)[-1]["epoch"], len(read_metrics(run))
+    first_session = read_metrics(run)
+    before = first_session[-1]["epoch"]
 
     proc = _start(run, epochs=10_000)  # the same command resumes
     try:
@@ -119,8 +123,10 @@ def test_actor_restart_learner_kill_resume_and_ctrl_c(tmp_path: Path) -> None:
     finally:
         if _group_alive(proc.pid):
             os.killpg(proc.pid, signal.SIGKILL)
-    first = read_metrics(run)[logged]  # the resumed session's first epoch continues the checkpoint's counters
-    assert first["epoch"] >= before and first["updates"] == 2 * first["epoch"]  # (a kill may precede a save)
+    rows = read_metrics(run)  # rows after the checkpoint were dropped and those epochs done again
+    assert rows[0] == first_session[0]  # resumed: the checkpointed epochs' rows are kept as they were
+    assert [r["epoch"] for r in rows] == list(range(1, len(rows) + 1))
+    assert all(r["updates"] == 2 * r["epoch"] for r in rows)  # the counters continued from the checkpoint
 
 
 def test_async_mode_needs_collection_and_updates() -> None:

@@ -197,7 +197,7 @@ def _train(cfg: RunConfig, run_dir: Path, parts: Parts, ratio: float, progress: 
     publish_weights(run_dir, parts.agent, parts.learner.num_updates)
     children = Children(cfg, run_dir, ratio)
     logger = RunLogger(run_dir, use_wandb=cfg.train.wandb, wandb_project=cfg.train.wandb_project,
-                       config=cfg.to_dict())
+                       config=cfg.to_dict(), keep_epochs=counters.epoch)
     display = Progress(cfg.train.epochs, initial=counters.epoch, mode=progress, label=label)
     metrics: dict[str, float] = {}
     session_start = time.perf_counter() - counters.wall_time

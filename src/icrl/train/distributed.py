@@ -36,7 +36,7 @@ from icrl.train.logging import Progress, RunLogger
 from icrl.train.parts import Parts, make_parts
 from icrl.train.plots import plot_run
 from icrl.train.rundir import checkpoint_dir, open_run_dir, run_dir_lock
-from icrl.train.trainer import _collect, _evaluate, _out_of_time, _postfix, _timed, _update
+from icrl.train.trainer import _collect, _evaluate, _out_of_time, _postfix, _store, _timed, _update
 
 RANK_SEED_STRIDE = 1_000_003  # rank r's sampler and generators: seed + r * stride (rank 0 keeps the run's seed)
 
@@ -97,6 +97,11 @@ def _make_rank_parts(cfg: RunConfig, run_dir: Path, rank: int, world: int) -> Pa
     return parts
 
 
+def _collect_and_store(parts: Parts, counters: state.Counters) -> dict[str, float]:
+    """Rank 0's collection: the sync loop's collect and store phases."""
+    return _store(parts, counters, *_collect(parts, counters))
+
+
 def _mean_over_ranks(metrics: dict[str, float], device: torch.device) -> dict[str, float]:
     """Every rank's metrics have the same keys (the same code path); their means over ranks."""
     if not metrics:
@@ -121,7 +126,7 @@ def _train(cfg: RunConfig, run_dir: Path, progress: str, label: str) -> dict[str
         torch.manual_seed(parts.cfg.train.seed + counters.epoch)  # restore set rank 0's generator state
     dev = parts.setup.device
     logger = RunLogger(run_dir, use_wandb=cfg.train.wandb, wandb_project=cfg.train.wandb_project,
-                       config=cfg.to_dict()) if rank == 0 else None
+                       config=cfg.to_dict(), keep_epochs=counters.epoch) if rank == 0 else None
     display = Progress(cfg.train.epochs, initial=counters.epoch, mode=progress, label=label)
     metrics: dict[str, float] = {}
     try:
@@ -129,7 +134,7 @@ def _train(cfg: RunConfig, run_dir: Path, progress: str, label: str) -> dict[str
         while counters.epoch < cfg.train.epochs:
             epoch_start = time.perf_counter()
             epoch, steps_before = counters.epoch, counters.env_steps
-            collect_m, t_collect = _timed(_collect, parts, counters) if rank == 0 else ({}, 0.0)
+            collect_m, t_collect = _timed(_collect_and_store, parts, counters) if rank == 0 else ({}, 0.0)
             counters.env_steps, counters.rollouts = map(int, _broadcast([counters.env_steps, counters.rollouts], dev))
             if rank != 0:  # rank 0's new and evicted files: this rank's store index knows only what it read
                 parts.store.rescan()
