@@ -68,6 +68,8 @@ class InputNorm(nn.Module):
     """Running per-feature mean/std normalisation; statistics update in training mode from unmasked rows only.
 
     Bias-corrected EMA (method 6.6): ``beta_t = beta / (1 - (1 - beta)^t)``, so early updates move fast.
+    A data-parallel learner (``icrl.learn.parallel``) sets ``reduce_moments`` (rows (M, D) -> the mean and mean
+    square over every rank's rows, None when no rank has one), so the statistics stay identical on every rank.
     """
 
     def __init__(self, dim: int, beta: float = 1e-4) -> None:
@@ -76,6 +78,7 @@ class InputNorm(nn.Module):
         self.register_buffer("mu", torch.zeros(dim))
         self.register_buffer("nu", torch.ones(dim))
         self.register_buffer("t", torch.zeros((), dtype=torch.long))
+        self.reduce_moments = None
 
     @property
     def sigma(self) -> torch.Tensor:
@@ -86,13 +89,20 @@ class InputNorm(nn.Module):
         rows = x.reshape(-1, x.shape[-1]).float()
         if mask is not None:
             rows = rows[mask.reshape(-1)]
-        if rows.shape[0] == 0:
+        if self.reduce_moments is not None:
+            moments = self.reduce_moments(rows)  # a collective: every rank calls it, even with no row
+            if moments is None:
+                return
+            mean, sq_mean = moments
+        elif rows.shape[0] == 0:
             return
+        else:
+            mean, sq_mean = rows.mean(0), (rows**2).mean(0)
         self.t += 1
         # float64 keeps the bias correction exact for small t; a tensor op, so no device sync
         beta_t = (self.beta / (1.0 - (1.0 - self.beta) ** self.t.double())).to(self.mu.dtype)
-        self.mu.lerp_(rows.mean(0), beta_t)
-        self.nu.lerp_((rows**2).mean(0), beta_t)
+        self.mu.lerp_(mean, beta_t)
+        self.nu.lerp_(sq_mean, beta_t)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         """x: (..., D); mask: x.shape[:-1] bool (True = real row) or None."""

@@ -128,7 +128,12 @@ def train(cfg: RunConfig, run_dir: Path, progress: str = "auto", label: str = ""
 
     ``progress``: "auto" (a bar on a terminal, plain lines otherwise), "bar", "plain" or "off"; ``label``
     prefixes the progress display (parallel benchmark runs). One process at a time may train a run directory.
+    ``train.mode=async`` hands the run to ``icrl.train.async_loop``.
     """
+    if cfg.train.mode == "async":
+        from icrl.train.async_loop import train_async
+
+        return train_async(cfg, run_dir, progress, label)
     with run_dir_lock(run_dir):
         return _train(cfg, run_dir, progress, label)
 
