@@ -108,7 +108,8 @@ def test_pure_behaviour_cloning_skips_the_critic(learn_agent) -> None:
 @pytest.mark.parametrize("learn_agent", AGENTS)
 def test_a_loss_moves_no_statistics_and_the_update_applies_them_after_the_step(learn_agent) -> None:
     """PopArt and the entropy temperature: a loss only reports the statistics of its batch; an update computes the
-    same loss (the statistics before it), then takes them, by PopArt's and the temperature's rules."""
+    same loss (the statistics before it), then takes them, by PopArt's and the temperature's rules. The agent's
+    input statistics count the batch before the loss (``Agent.observe``), never inside it."""
     beta, alpha_lr, init_alpha = 0.1, 0.1, 0.5
     agent, cfg = tiny_agent("box", agent=learn_agent, target_entropy="auto", popart_beta=beta, alpha_lr=alpha_lr,
                             init_alpha=init_alpha)
@@ -116,11 +117,17 @@ def test_a_loss_moves_no_statistics_and_the_update_applies_them_after_the_step(l
     batch = random_batch("box")
     before = copy.deepcopy(probe.stats.state_dict())
     assert set(before) == {"popart.mu", "popart.nu", "popart.w", "popart.b", "popart.t", "temperature.log_alpha"}
+    probe.agent.train()
+    probe.agent.observe(batch)  # what update does first
+    agent_buffers = copy.deepcopy(dict(probe.agent.named_buffers()))
+    assert any(key.endswith("norm.t") and int(value) == 1 for key, value in agent_buffers.items())
     torch.manual_seed(0)
     out = probe.loss(batch)
-    probe.loss(batch)  # a loss, however often called, moves nothing
+    probe.loss(batch)  # a loss, however often called, moves nothing: neither the learner's nor the agent's statistics
     for key, value in probe.stats.state_dict().items():
         assert torch.equal(value, before[key]), key
+    for key, value in probe.agent.named_buffers():
+        assert torch.equal(value, agent_buffers[key]), key
     asked = out.update
     assert int(asked.popart.t) == 2 and not torch.equal(asked.popart.mu, before["popart.mu"])
     assert asked.mean_log_prob is not None

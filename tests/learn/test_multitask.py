@@ -126,6 +126,7 @@ def _filter_call(agent, batch: Batch, cfg: LearnConfig, monkeypatch) -> tuple[to
 
     with monkeypatch.context() as patch:
         patch.setattr(mt, "bc_weights", spy)
+        agent.observe(batch)  # as the learner does before its loss: the input statistics count the batch
         torch.manual_seed(0)  # the same policy samples for every call
         _, metrics, _ = agent_loss(agent, batch, cfg)
     assert len(seen) == 1

@@ -56,8 +56,8 @@ class Learner:
         return torch.autocast(device_type=self.device_type, dtype=torch.bfloat16)
 
     def loss(self, batch: Batch) -> LossOutput:
-        """The loss of ``batch`` under the current weights and statistics. Leaves the statistics as they are (the
-        agent's input normalisers, part of its forward pass, still count the batch in training mode)."""
+        """The loss of ``batch`` under the current weights and statistics; changes no statistic (``update`` has the
+        agent count the batch in its input statistics first)."""
         with self._autocast():
             return self.loss_fn(self.agent, batch, self.cfg, self.stats.view())
 
@@ -68,6 +68,7 @@ class Learner:
 
     def update(self, batch: Batch) -> dict[str, torch.Tensor]:
         self.agent.train()
+        self.agent.observe(batch)  # the running input statistics count the batch first; the loss only reads them
         loss, metrics, stats_update = self.loss(batch)
         if not torch.isfinite(loss):
             raise FloatingPointError(f"the loss became {loss.item()} at update {self.num_updates}; metrics: "
