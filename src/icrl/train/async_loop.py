@@ -47,6 +47,7 @@ from icrl.train.trainer import _postfix
 JOIN_TIMEOUT_S = 10.0
 MAX_RESTARTS = 5  # per actor: an actor that keeps dying (a broken env) stops the run instead of looping
 WAIT_S = 0.02
+FINAL_EVAL_WAIT_S = 600.0  # the last epoch waits this long at most for the evaluation of the final weights
 
 
 def update_to_data_ratio(cfg: RunConfig) -> float:
@@ -211,6 +212,8 @@ def _train(cfg: RunConfig, run_dir: Path, parts: Parts, ratio: float, progress: 
             last = counters.epoch == cfg.train.epochs or (
                 cfg.train.time_limit_min and counters.wall_time >= cfg.train.time_limit_min * 60)
             result = read_json(eval_path(run_dir))
+            if last and children.evaluator is not None:  # as the synchronous loop, the run ends evaluated
+                result = _final_evaluation(run_dir, parts, children) or result
             if result is not None and result["version"] != eval_version:
                 eval_version = result["version"]
                 epoch_m.update({**result["metrics"], "async/eval_version": float(eval_version)})
@@ -229,6 +232,21 @@ def _train(cfg: RunConfig, run_dir: Path, parts: Parts, ratio: float, progress: 
         parts.close()
     plot_run(run_dir)
     return metrics
+
+
+def _final_evaluation(run_dir: Path, parts: Parts, children: Children) -> dict | None:
+    """Publish the final weights (if the last update did not) and wait, bounded, for the evaluator's result on
+    them; None when the evaluator died or took longer than ``FINAL_EVAL_WAIT_S``."""
+    version = parts.learner.num_updates
+    if version % parts.cfg.train.publish_every:
+        publish_weights(run_dir, parts.agent, version)
+    deadline = time.monotonic() + FINAL_EVAL_WAIT_S
+    while time.monotonic() < deadline and children.evaluator.is_alive():
+        result = read_json(eval_path(run_dir))
+        if result is not None and result["version"] >= version:
+            return result
+        time.sleep(WAIT_S * 5)
+    return None
 
 
 def _epoch(parts: Parts, counters: state.Counters, spools: list[TrajectoryStore], steps: ActorSteps,
