@@ -1,4 +1,5 @@
-"""Shared test set-up: one torch thread per test process (pytest -n 2 uses both cores), fixed seeds."""
+"""Shared test set-up: one torch thread per test process (pytest -n 2 uses both cores), fixed seeds. Shared
+builders (tiny agents and runs, random batches) are in scaffold.py; tests that train are marked ``slow``."""
 
 import random
 

@@ -35,6 +35,8 @@ def test_gammas_put_the_main_gamma_last_once() -> None:
     ("learn.online_coeff=0", "learn.online_coeff") ,
     ("model.max_seq_len=1", "holds no transition"),
     ("model.max_seq_len=2", "train on no history"),
+    ("model.mamba_scan=parallel", "model.mamba_scan"),
+    ("model.mamba_d_state=0", "model.mamba_d_state"),
 ])
 def test_bad_values_name_the_field(override: str, fragment: str) -> None:
     extra = ["learn.offline_coeff=0"] if override.startswith("learn.online_coeff") else []

@@ -21,12 +21,12 @@ from icrl.nets.sequence import SequenceModel
 from icrl.spaces import ActionSpec, ObsSpec
 from icrl.train import train
 from icrl.train.parts import EnvInfo, probe_env
+from scaffold import TINY_MODEL
 
 pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:DeprecationWarning")
 
 TOLERANCE = 1e-4  # max abs difference allowed between the exported step and Agent.act (measured: ~1e-7)
-TINY_MODEL = ["model.d_model=16", "model.n_layers=2", "model.n_heads=2", "model.encoder_hidden=16",
-              "model.encoder_out=16", "model.head_hidden=16"]
+MODEL = [*TINY_MODEL, "model.n_layers=2"]  # two layers: the exported state stacks a cache per layer
 # (sequence model, env, its kwargs, extra overrides): rollouts shorter than the 100 replayed steps, so the replay
 # crosses rollout starts (state zeroed); the transformer's ring cache of 16 slots wraps around several times.
 CASES = {
@@ -39,7 +39,7 @@ CASES = {
 def _agent(case: str) -> tuple[Agent, EnvInfo]:
     sequence, env_name, kwargs, extra = CASES[case]
     cfg = apply_overrides(RunConfig(), [f"env.name={env_name}", f"env.kwargs={json.dumps(kwargs)}",
-                                        f"model.sequence={sequence}", *TINY_MODEL, *extra])
+                                        f"model.sequence={sequence}", *MODEL, *extra])
     env = probe_env(cfg)
     agent = make_agent(cfg, env.obs_spec, env.action_spec, env.max_seq_len, env.max_time_idx)
     with torch.no_grad():  # statistics other than the initial ones, so the exported normalisation is exercised
@@ -93,7 +93,11 @@ def _replay(agent: Agent, case: str, obs_spec: ObsSpec, action_spec: ActionSpec,
     return worst[0], worst[1]
 
 
-@pytest.mark.parametrize(("case", "fmt"), [("transformer", "onnx"), ("gru", "onnx"), ("transformer", "torchscript"),
+ONNX_SLOW = pytest.mark.slow  # torch's ONNX exporter takes tens of seconds a model, as long as a short training run
+
+
+@pytest.mark.parametrize(("case", "fmt"), [pytest.param("transformer", "onnx", marks=ONNX_SLOW),
+                                           pytest.param("gru", "onnx", marks=ONNX_SLOW), ("transformer", "torchscript"),
                                            ("gru", "torchscript"), ("lstm", "torchscript")])
 def test_exported_step_replays_act(tmp_path: Path, case: str, fmt: str) -> None:
     if fmt == "onnx":
@@ -153,11 +157,12 @@ def test_unsupported_cases_raise_clear_errors(tmp_path: Path, monkeypatch) -> No
     assert not list(tmp_path.iterdir())  # nothing half-written
 
 
+@pytest.mark.slow
 def test_export_command_writes_the_policy_and_its_interface(tmp_path: Path, capsys) -> None:
     run = tmp_path / "run"
     tiny = ["env.kwargs.size=3", "env.kwargs.attempts=2", "env.num_envs=2", "env.eval_num_envs=2", "learn.batch_size=4",
             "learn.num_critics=2", "train.steps_per_epoch=8", "train.updates_per_epoch=2", "train.eval_every=0",
-            "train.epochs=1", "replay.prefetch=2", *TINY_MODEL]
+            "train.epochs=1", "replay.prefetch=2", *MODEL]
     assert cli_main(["export", str(run)]) == 2  # no run yet
     assert "not a run directory" in capsys.readouterr().err
     train(apply_overrides(RunConfig(), tiny), run, progress="off")

@@ -21,6 +21,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "icrl"
 NETS, ENVS, ROLLOUT, DATA, LEARN = "icrl.nets", "icrl.envs", "icrl.rollout", "icrl.data", "icrl.learn"
 AGENT, TRAIN, BENCH, CLI, TESTING = "icrl.agent", "icrl.train", "icrl.bench", "icrl.cli", "icrl.testing"
 CONFIG, PRESETS, DEVICE, EXPORT = "icrl.config", "icrl.presets", "icrl.device", "icrl.export"
+MAIN = "icrl.__main__"  # ``python -m icrl`` (and ``torchrun -m icrl``): the command line, nothing more
 ABOVE_THE_LOOP = (TRAIN, BENCH, CLI, TESTING)  # the driver, what runs it, and test helpers for users
 # Foundations (errors, files, records, spaces, devices) serve every station and import none.
 FOUNDATION = (NETS, ENVS, ROLLOUT, DATA, LEARN, AGENT, EXPORT, CONFIG, PRESETS, DEVICE, *ABOVE_THE_LOOP)
@@ -38,6 +39,7 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     TRAIN: (BENCH, CLI, TESTING),
     BENCH: (CLI, TESTING),
     CLI: (TESTING,),
+    MAIN: (TESTING,),
     TESTING: (TRAIN, BENCH, CLI),
     # settings: validated against registries (nets' sequence models), never against a running loop
     CONFIG: (ENVS, ROLLOUT, DATA, LEARN, AGENT, *ABOVE_THE_LOOP),
@@ -153,7 +155,7 @@ def test_only_cli_and_bench_import_train() -> None:
     """The training driver sits on top; only the command line and the suite runner (above it) use it."""
     for module in GRAPH:
         unit = unit_of(module, FORBIDDEN)
-        if unit in (TRAIN, BENCH, CLI, "icrl"):
+        if unit in (TRAIN, BENCH, CLI, MAIN, "icrl"):
             continue
         assert chain_to(GRAPH, module, (TRAIN,)) is None, f"{module} reaches icrl.train"
 

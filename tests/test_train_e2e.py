@@ -12,7 +12,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from safetensors.torch import load_file
 
 from icrl.cli import main as cli_main
 from icrl.config import RunConfig, apply_overrides
@@ -21,24 +20,17 @@ from icrl.errors import CheckpointError
 from icrl.records import Trajectory
 from icrl.train import load_run, train
 from icrl.train.logging import read_metrics
+from scaffold import latest_weights, tiny_overrides
 
-TINY = ["env.kwargs.size=3", "env.kwargs.attempts=2", "env.num_envs=4", "env.eval_num_envs=4",
-        "model.d_model=16", "model.n_layers=1", "model.n_heads=2", "model.encoder_hidden=16",
-        "model.encoder_out=16", "model.head_hidden=16", "learn.batch_size=4", "learn.num_critics=3",
-        "train.steps_per_epoch=12", "train.updates_per_epoch=3", "train.eval_every=1", "train.eval_episodes=4",
-        "train.epochs=2", "replay.prefetch=2"]
+TINY = tiny_overrides("env.kwargs.size=3", "env.kwargs.attempts=2", "env.num_envs=4", "env.eval_num_envs=4",
+                      "learn.num_critics=3", "train.steps_per_epoch=12", "train.eval_episodes=4")
 
 
 def _cfg(*extra: str) -> RunConfig:
     return apply_overrides(RunConfig(), TINY + list(extra))
 
 
-def _weights(run_dir: Path) -> dict:
-    latest = json.loads((run_dir / "checkpoints" / "latest.json").read_text())
-    name = next(v for v in latest.values() if isinstance(v, str))
-    return load_file(str(run_dir / "checkpoints" / Path(name).name / "weights.safetensors"))
-
-
+@pytest.mark.slow
 def test_short_run_writes_a_complete_run_directory(tmp_path: Path) -> None:
     run = tmp_path / "run"
     metrics = train(_cfg(), run, progress="off")
@@ -51,13 +43,14 @@ def test_short_run_writes_a_complete_run_directory(tmp_path: Path) -> None:
     assert [r["epoch"] for r in rows] == [1, 2]
 
 
+@pytest.mark.slow
 def test_rerunning_resumes_counters_and_refuses_other_configs(tmp_path: Path) -> None:
     run = tmp_path / "run"
     train(_cfg(), run, progress="off")
-    before = _weights(run)
+    before = latest_weights(run)
     metrics = train(_cfg("train.epochs=3"), run, progress="off")
     assert metrics["epoch"] == 3 and metrics["env_steps"] == 3 * 12 * 4 and metrics["updates"] == 9
-    after = _weights(run)
+    after = latest_weights(run)
     assert any(not np.array_equal(before[k].numpy(), after[k].numpy()) for k in before if k.startswith("agent."))
     assert [r["epoch"] for r in read_metrics(run)] == [1, 2, 3]
     with pytest.raises(CheckpointError, match="learn.lr"):
@@ -67,14 +60,15 @@ def test_rerunning_resumes_counters_and_refuses_other_configs(tmp_path: Path) ->
     assert metrics["epoch"] == 4 and json.loads((run / "config.json").read_text())["explore"]["sample_eval"] is False
 
 
+@pytest.mark.slow
 def test_separate_actor_trunk_trains_saves_and_resumes(tmp_path: Path) -> None:
     run = tmp_path / "run"
     train(_cfg("model.separate_actor_trunk=true"), run, progress="off")
-    before = _weights(run)
+    before = latest_weights(run)
     assert any(k.startswith("agent.actor_sequence.") for k in before)
     metrics = train(_cfg("model.separate_actor_trunk=true", "train.epochs=3"), run, progress="off")
     assert metrics["epoch"] == 3 and np.isfinite(metrics["critic/loss"])
-    after = _weights(run)
+    after = latest_weights(run)
     for trunk in ("agent.actor_encoder.", "agent.encoder."):  # both trunks keep learning after the resume
         assert any(not np.array_equal(before[k].numpy(), after[k].numpy()) for k in before if k.startswith(trunk))
 
@@ -98,6 +92,7 @@ def _fill_protected(run: Path) -> None:
                                np.zeros(t + 1, bool), "synthetic"), protected=True)
 
 
+@pytest.mark.slow
 def test_a_second_process_cannot_train_the_same_run_directory(tmp_path: Path) -> None:
     """While one trainer holds the run directory, another is refused before touching it; after, it may resume."""
     from icrl.train.rundir import run_dir_lock
@@ -111,6 +106,7 @@ def test_a_second_process_cannot_train_the_same_run_directory(tmp_path: Path) ->
 
 
 @pytest.mark.parametrize("split", [1, 2])
+@pytest.mark.slow
 def test_resume_is_bit_exact_without_collection(tmp_path: Path, split: int) -> None:
     pytest.importorskip("icrl.envs.builtin.frozen_lake")
     straight, resumed = tmp_path / "straight", tmp_path / "resumed"
@@ -122,12 +118,13 @@ def test_resume_is_bit_exact_without_collection(tmp_path: Path, split: int) -> N
         raise AssertionError(f"offline training failed: {err}") from err
     train(_offline_cfg(split), resumed, progress="off")
     train(_offline_cfg(3), resumed, progress="off")
-    a, b = _weights(straight), _weights(resumed)
+    a, b = latest_weights(straight), latest_weights(resumed)
     assert a.keys() == b.keys()
     for k in a:
         assert np.array_equal(a[k].numpy(), b[k].numpy()), k
 
 
+@pytest.mark.slow
 def test_eval_command_reports_attempt_metrics(tmp_path: Path, capsys) -> None:
     run = tmp_path / "run"
     train(_cfg("train.epochs=1"), run, progress="off")
@@ -165,6 +162,7 @@ def test_cli_lists_envs(capsys) -> None:
         assert name in out
 
 
+@pytest.mark.slow
 def test_killed_run_resumes_from_its_last_checkpoint(tmp_path: Path) -> None:
     run = tmp_path / "run"
     args = [sys.executable, "-m", "icrl.cli", "train", *TINY, "train.epochs=200", "train.eval_every=0",
@@ -185,6 +183,7 @@ def test_killed_run_resumes_from_its_last_checkpoint(tmp_path: Path) -> None:
     assert TrajectoryStore(run / "buffer", 10**9).total_steps > 0
 
 
+@pytest.mark.slow
 def test_multitask_agent_trains_resumes_and_evaluates_from_the_command_line(tmp_path: Path, capsys) -> None:
     """learn.agent=multitask end to end: binned critics in the checkpoint, resume, eval (method 7.6)."""
     run = tmp_path / "mt"
@@ -194,7 +193,7 @@ def test_multitask_agent_trains_resumes_and_evaluates_from_the_command_line(tmp_
     saved = json.loads((run / "config.json").read_text())["learn"]
     assert (saved["agent"], saved["online_coeff"], saved["offline_coeff"], saved["actor_samples"]) == \
         ("multitask", 0.0, 1.0, 3)
-    weights = _weights(run)
+    weights = latest_weights(run)
     last = max(k for k in weights if k.startswith("agent.critic.net.layers.") and k.endswith(".weight"))
     assert weights[last].shape[-1] == 7 * 5 * 31  # one logit per (gamma, action, bin): 7 discounts, 5 actions
     rows = read_metrics(run)

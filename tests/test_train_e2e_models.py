@@ -15,17 +15,16 @@ from safetensors.torch import load_file
 
 from icrl.cli import main as cli_main
 from icrl.train.logging import read_metrics
+from scaffold import tiny_overrides
 
-TINY = ["env.num_envs=2", "env.eval_num_envs=2", "model.d_model=16", "model.n_layers=1", "model.n_heads=2",
-        "model.encoder_hidden=16", "model.encoder_out=16", "model.head_hidden=16", "learn.batch_size=4",
-        "learn.num_critics=2", "train.steps_per_epoch=8", "train.updates_per_epoch=3", "train.eval_every=2",
-        "train.eval_episodes=2", "train.epochs=2", "replay.prefetch=2"]
+TINY = tiny_overrides("train.eval_every=2")
 
 
 @pytest.mark.parametrize(("env_name", "sequence"), [("testing-multibinary", "transformer"),
                                                     ("testing-continuous", "transformer"),
                                                     ("testing-multibinary", "gru"),
                                                     ("testing-continuous", "lstm")])
+@pytest.mark.slow
 def test_train_command_runs_action_spaces_and_sequence_models(tmp_path: Path, env_name: str, sequence: str) -> None:
     run = tmp_path / "run"
     overrides = [f"env.name={env_name}", f"model.sequence={sequence}", *TINY]

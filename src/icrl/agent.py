@@ -36,6 +36,7 @@ from icrl.nets.heads import (
     DiscreteCritic,
     DynamicsHead,
 )
+from icrl.nets.layers import SigmaReparamLinear
 from icrl.nets.sequence import SequenceModel, make_sequence_model
 from icrl.nets.timestep import TimestepEncoder
 from icrl.records import Batch
@@ -74,8 +75,31 @@ class Agent(nn.Module):
             if not name.startswith(("target_actor.", "target_critic.")):
                 yield p
 
+    @torch.no_grad()
+    def observe(self, batch: Batch) -> None:
+        """Move the state the networks keep besides their weights, once per update: the sigma-reparameterised
+        layers' power iteration, and the running statistics they normalise with (the encoders' inputs, then, with
+        the dynamics head, the changes it predicts), which count this training batch. The learner calls this
+        before the loss, which reads that state and changes nothing."""
+        for name, module in self.named_modules():
+            if isinstance(module, SigmaReparamLinear) and not name.startswith(("target_actor.", "target_critic.")):
+                module.power_iteration()
+        for encoder in (self.encoder, self.actor_encoder):
+            if encoder is not None:
+                encoder.observe(batch.obs, batch.prev_action, batch.prev_reward, batch.valid)
+        if self.dynamics is not None:
+            self.dynamics.target_norm.update(self.dynamics_change(batch), None)
+
+    @torch.no_grad()
+    def dynamics_change(self, batch: Batch) -> torch.Tensor:
+        """x_{t+1} - x_t of the normalised observation and reward over the N valid transitions: (N, K)."""
+        mask = batch.transition_mask
+        x = self.encoder.normalized_vector_input(batch.obs, batch.prev_action, batch.prev_reward)  # (B, L, V)
+        k = self.encoder.predictable_dim  # observation and reward; the action part of x_{t+1} is a_t itself
+        return x[:, 1:][mask][..., :k] - x[:, :-1][mask][..., :k]
+
     def state_sequence(self, batch: Batch) -> torch.Tensor:
-        """Full causal pass over padded windows: (B, L, D). Updates input-norm statistics in training mode."""
+        """Full causal pass over padded windows: (B, L, D)."""
         return _run_trunk(self.encoder, self.sequence, batch)
 
     def actor_state_sequence(self, batch: Batch) -> torch.Tensor:

@@ -89,10 +89,14 @@ def _cmd_train(args: argparse.Namespace) -> None:
         print(cfg.to_json())
         return
     from icrl.train import train
+    from icrl.train.distributed import is_main_process, launched_by_torchrun, train_data_parallel
 
     run_dir = args.run_dir or Path("runs") / cfg.env.name
     print(f"icrl: training on {cfg.env.name} -> {run_dir}", flush=True)
-    metrics = train(cfg, run_dir, progress="plain" if args.no_progress else "auto")
+    run = train_data_parallel if launched_by_torchrun() else train  # torchrun: one learner over its processes
+    metrics = run(cfg, run_dir, progress="plain" if args.no_progress else "auto")
+    if not is_main_process():
+        return
     _print_metrics(metrics, keys=("env_steps", "updates", "eval/return", "eval/success",
                                   "eval/success_after_first", "time/total"))
     print(f"plots: {run_dir / 'learning_curve.png'}", flush=True)

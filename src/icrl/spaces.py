@@ -137,6 +137,14 @@ class ObsSpec:
         return self.dtypes[key] == "uint8" and len(self.shapes[key]) == 3
 
 
+def _in_range(x: Any, start: Any, n: Any) -> np.ndarray:
+    """Integer indices ``x - start``, checked to lie in [0, n) (a negative index would silently wrap around)."""
+    idx = np.asarray(x).astype(np.int64) - start
+    if idx.size and ((idx < 0).any() or (idx >= n).any()):
+        raise ValueError(f"value {np.asarray(x).tolist()} is outside [{start}, {start} + {np.asarray(n).tolist()})")
+    return idx
+
+
 def obs_converter(space: gym.Space, key: str) -> tuple[gym.spaces.Box, Callable[[Any], np.ndarray]]:
     """(Box space the networks read, function raw observations (N, ...) -> arrays (N, ...)) for one entry.
 
@@ -152,11 +160,12 @@ def obs_converter(space: gym.Space, key: str) -> tuple[gym.spaces.Box, Callable[
     if isinstance(space, gym.spaces.Discrete):
         n, start = int(space.n), int(space.start)
         eye = np.eye(n, dtype=np.float32)
-        return gym.spaces.Box(0.0, 1.0, (n,), np.float32), lambda x: eye[np.asarray(x).astype(np.int64) - start]
+        return gym.spaces.Box(0.0, 1.0, (n,), np.float32), lambda x: eye[_in_range(x, start, n)]
     if isinstance(space, gym.spaces.MultiDiscrete) and space.nvec.ndim == 1:
         spec = ActionSpec("multidiscrete", tuple(int(n) for n in space.nvec))
         start = np.asarray(getattr(space, "start", 0))
-        return gym.spaces.Box(0.0, 1.0, (spec.dim,), np.float32), lambda x: spec.encode(np.asarray(x) - start)
+        return gym.spaces.Box(0.0, 1.0, (spec.dim,), np.float32), \
+            lambda x: spec.encode(_in_range(x, start, space.nvec))
     if isinstance(space, gym.spaces.MultiBinary):
         size = int(np.prod(space.shape))
         return gym.spaces.Box(0.0, 1.0, (size,), np.float32), \
@@ -172,8 +181,8 @@ class ActionConverter:
     Attributes:
         space: normalised space (Discrete / MultiDiscrete from 0, MultiBinary as MultiDiscrete([2] * n), Box in
             [-1, 1]); ``ActionSpec.from_space(space)`` encodes it.
-        to_env: one normalised action -> the env's action (Box rescaled to [low, high], passed through unscaled
-            when a bound is infinite).
+        to_env: one normalised action -> the env's action (Box rescaled to [low, high]; when a bound is infinite,
+            passed through unscaled and clipped to the finite bound, if any).
         from_env: env actions (N, ...) -> normalised actions (N,) / (N, k) / (N, d): the inverse, for recorded
             data (Box clipped to [-1, 1] like the agent's own actions).
     """
@@ -192,7 +201,9 @@ def action_converter(space: gym.Space) -> ActionConverter:
         def to_env(a):
             return (np.asarray(a) + start).astype(space.dtype) if np.ndim(start) else int(a) + int(start)
 
-        return ActionConverter(space, to_env, lambda a: (np.asarray(a) - start).astype(np.int64))
+        normalised = gym.spaces.Discrete(int(space.n)) if isinstance(space, gym.spaces.Discrete) else \
+            gym.spaces.MultiDiscrete(space.nvec)  # counted from 0: ``to_env`` adds the env's start
+        return ActionConverter(normalised, to_env, lambda a: (np.asarray(a) - start).astype(np.int64))
     if isinstance(space, gym.spaces.MultiBinary):
         n = int(np.prod(space.shape))
         return ActionConverter(gym.spaces.MultiDiscrete([2] * n),
@@ -205,7 +216,7 @@ def action_converter(space: gym.Space) -> ActionConverter:
 
         def to_env(a):
             a = np.clip(np.asarray(a, np.float64), -1.0, 1.0)
-            out = low + (a + 1.0) * 0.5 * (high - low) if finite else a
+            out = low + (a + 1.0) * 0.5 * (high - low) if finite else np.clip(a, low, high)  # within a finite bound
             return out.astype(space.dtype)
 
         def from_env(a):

@@ -20,6 +20,7 @@ from icrl.config import RunConfig
 from icrl.errors import ConfigError
 from icrl.rollout.exploration import Exploration
 from icrl.spaces import ActionSpec
+from scaffold import TINY_MODEL
 
 PAPER = get_suite("aib", "paper")
 SPLITS = ("train", "eval_in", "eval_out")
@@ -177,12 +178,12 @@ def test_published_figures_only_beside_the_published_schedule() -> None:
     assert "Not comparable" in summary_markdown(PAPER, [_paper_result("di", 0, 60.0, 50.0, 72.2, 30.0, 0.01)])
 
 
-TINY = ("env.kwargs.delay=2", "env.num_envs=4", "env.eval_num_envs=4", "model.d_model=16", "model.n_layers=1",
-        "model.n_heads=2", "model.encoder_hidden=16", "model.encoder_out=16", "model.head_hidden=16",
+TINY = ("env.kwargs.delay=2", "env.num_envs=4", "env.eval_num_envs=4", *TINY_MODEL,
         "learn.batch_size=4", "learn.num_critics=3", "train.steps_per_epoch=12", "train.updates_per_epoch=2",
         "train.eval_every=1", "train.eval_episodes=4", "replay.prefetch=2", "explore.sample_eval=false")
 
 
+@pytest.mark.slow
 def test_a_named_budget_runs_scores_per_sign_and_reports(tmp_path: Path, monkeypatch, capsys) -> None:
     """``--budget big``: its own default folder, the budget in score.json, sampled and per-sign scores reported."""
     small = Suite("tiny", "t", (BenchTask("remember", "testing-remember-first", 48, TINY, ("train",), {"train": 1.0},

@@ -18,9 +18,11 @@ from icrl.bench import runner as runner_mod
 from icrl.cli import main as cli_main
 from icrl.errors import ConfigError
 from icrl.train.logging import read_metrics
+from scaffold import TINY_MODEL
 
-TINY = ("env.kwargs.delay=2", "env.num_envs=4", "env.eval_num_envs=4", "model.d_model=16", "model.n_layers=1",
-        "model.n_heads=2", "model.encoder_hidden=16", "model.encoder_out=16", "model.head_hidden=16",
+pytestmark = pytest.mark.slow  # every test here trains the runs of a suite
+
+TINY = ("env.kwargs.delay=2", "env.num_envs=4", "env.eval_num_envs=4", *TINY_MODEL,
         "learn.batch_size=4", "learn.num_critics=3", "train.steps_per_epoch=12", "train.updates_per_epoch=2",
         "train.eval_every=1", "train.eval_episodes=4", "replay.prefetch=2")
 

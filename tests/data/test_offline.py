@@ -150,3 +150,39 @@ def test_a_relative_root_and_folder_work_like_absolute_ones(tmp_path, monkeypatc
     assert folder == tmp_path / "datasets" / "rel-v0"
     store = TrajectoryStore(tmp_path / "buffer", capacity_steps=100)
     assert import_dataset(store, "rel", "datasets/rel-v0").episodes == 3
+
+
+@pytest.mark.parametrize("target,damage", [("main_data.hdf5", "truncate"), ("main_data.hdf5", "garbage"),
+                                           ("metadata.json", "truncate")])
+def test_a_damaged_dataset_file_is_named_and_nothing_half_imported(tmp_path, target, damage) -> None:
+    _minari()
+    folder = write_dataset("toy-v0", _episodes(), OBS_SPACE, ACT_SPACE, root=tmp_path / "m")
+    path = next(folder.rglob(target))
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2] if damage == "truncate" else b"x" * len(data))
+    store = TrajectoryStore(tmp_path / "buffer", capacity_steps=100)
+    with pytest.raises(DataError, match=r"toy-v0.*(unreadable|not a readable Minari dataset)"):
+        import_dataset(store, "toy", str(folder))
+    assert len(store.index()) == 0 and not store.source_dir("toy").exists()
+
+
+def test_a_damaged_import_marker_redoes_the_import(tmp_path) -> None:
+    _minari()
+    folder = write_dataset("toy-v0", _episodes(), OBS_SPACE, ACT_SPACE, root=tmp_path / "m")
+    store = TrajectoryStore(tmp_path / "buffer", capacity_steps=100)
+    info = import_dataset(store, "toy", str(folder))
+    (store.source_dir("toy") / offline_mod.MARKER).write_text('{"name": "to')
+    with pytest.warns(RuntimeWarning, match="imported again"):
+        assert import_dataset(store, "toy", str(folder)) == info
+    assert len(store.index()) == 3
+
+
+def test_episodes_that_do_not_fit_their_space_or_hold_nan_are_refused() -> None:
+    convert = EpisodeConverter(OBS_SPACE, ACT_SPACE)
+    good = _episodes()[0]
+    rooms = dict(good.observations, room=np.full(len(good.rewards) + 1, 7))  # Discrete(3) index 7
+    with pytest.raises(DataError, match="do not fit the dataset's observation space"):
+        convert(Episode(rooms, good.actions, good.rewards, good.terminations, good.truncations))
+    pos = dict(good.observations, pos=np.full_like(good.observations["pos"], np.nan))
+    with pytest.raises(DataError, match="non-finite observations"):
+        convert(Episode(pos, good.actions, good.rewards, good.terminations, good.truncations))

@@ -166,10 +166,32 @@ def test_empty_buffer_and_bad_files_surface_as_data_errors(tmp_path) -> None:
     store = TrajectoryStore(tmp_path, 1000)
     with pytest.raises(DataError, match="empty"):
         WindowSampler(store, 2, 4).sample()
-    (tmp_path / "fifo" / f"{0:012d}_toy_3.npz").write_bytes(b"garbage")
+    with pytest.raises(DataError, match="unreadable"):
+        TrajectoryStore.load(_garbage(tmp_path / "fifo" / f"{0:012d}_toy_3.npz"))
     store.rescan()
-    with BatchPrefetcher(WindowSampler(store, 2, 4)) as loader, pytest.raises(DataError, match="unreadable"):
+    with BatchPrefetcher(WindowSampler(store, 2, 4)) as loader, \
+            pytest.raises(DataError, match="empty"):  # the only file was moved aside: nothing left to sample
         loader.get(timeout=30)
+    assert store.quarantined == [tmp_path / "fifo" / f"{0:012d}_toy_3.npz.corrupt"] and len(store) == 0
+    assert store.quarantined[0].exists()
+
+
+def _garbage(path: Path) -> Path:
+    path.write_bytes(b"garbage")
+    return path
+
+
+def test_a_truncated_file_is_moved_aside_and_sampling_goes_on(tmp_path) -> None:
+    """A damaged file (here: truncated) costs the run that file, with a warning naming it, not the run."""
+    store = TrajectoryStore(tmp_path, 1000)
+    good, bad = store.write(_traj(5)), store.write(_traj(6, offset=50.0))
+    bad.write_bytes(bad.read_bytes()[: bad.stat().st_size // 2])
+    sampler = WindowSampler(store, 4, 4, seed=0)
+    with pytest.warns(RuntimeWarning, match=f"{bad.name}.*renamed to {bad.name}.corrupt"):
+        batches = [sampler.sample() for _ in range(6)]
+    assert all(b.obs["x"].max() < 50 for b in batches)  # every window from the good file
+    assert [e.path for e in store.index()] == [good] and bad.with_name(bad.name + ".corrupt").exists()
+    assert [e.path for e in TrajectoryStore(tmp_path, 1000).index()] == [good]  # and stays out after a restart
 
 
 def test_os_level_files_are_npz_without_pickle(tmp_path) -> None:

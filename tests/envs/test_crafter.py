@@ -27,6 +27,7 @@ from icrl.envs.suites.crafter import (
 from icrl.errors import ConfigError, MissingExtraError
 from icrl.presets import preset_overrides
 from icrl.records import Trajectory
+from scaffold import tiny_overrides
 
 ID = {name: i for i, name in enumerate(ACHIEVEMENTS)}
 WOOD, TABLE, PICKAXE, COW, WAKE, DRINK = (ID[n] for n in ("collect_wood", "place_table", "make_wood_pickaxe",
@@ -246,14 +247,13 @@ def test_time_limit_ends_without_success() -> None:
                                                "instruction/collect_diamond/success": 0.0}
 
 
-TINY = ["env.name=crafter-instructions", "env.kwargs.area=16", "env.kwargs.image_size=18", "env.kwargs.goals=2",
-        "env.kwargs.time_limit=10", "env.kwargs.distribution=easy", "env.num_envs=2", "env.eval_num_envs=2",
-        "model.d_model=16", "model.n_layers=1", "model.n_heads=2", "model.encoder_hidden=16", "model.encoder_out=16",
-        "model.head_hidden=16", "learn.batch_size=3", "learn.num_critics=2", "train.steps_per_epoch=10",
-        "train.updates_per_epoch=2", "train.eval_every=1", "train.eval_episodes=2", "train.epochs=2",
-        "replay.prefetch=2", "replay.relabel_prob=1"]
+TINY = tiny_overrides("env.name=crafter-instructions", "env.kwargs.area=16", "env.kwargs.image_size=18",
+                      "env.kwargs.goals=2", "env.kwargs.time_limit=10", "env.kwargs.distribution=easy",
+                      "learn.batch_size=3", "train.steps_per_epoch=10", "train.updates_per_epoch=2",
+                      "replay.relabel_prob=1")
 
 
+@pytest.mark.slow
 def test_train_smoke_with_relabeling_and_the_instruction_table(tmp_path: Path, monkeypatch, capsys) -> None:
     pytest.importorskip("crafter")
     calls = []

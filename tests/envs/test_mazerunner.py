@@ -15,6 +15,7 @@ from icrl.envs.builtin.mazerunner import MOVES, MazeRunner
 from icrl.errors import ConfigError
 from icrl.presets import preset_overrides
 from icrl.records import Trajectory
+from scaffold import tiny_overrides
 
 
 def _bfs(walls: np.ndarray, start: tuple[int, int]) -> dict[tuple[int, int], tuple[int, int] | None]:
@@ -153,13 +154,12 @@ def test_bad_kwargs_and_the_preset() -> None:
     assert make_env(cfg.env.name, **cfg.env.kwargs).max_rollout_steps == 250
 
 
-TINY = ["env.name=mazerunner", "env.kwargs.size=5", "env.kwargs.goals=2", "env.kwargs.time_limit=12",
-        "env.num_envs=3", "env.eval_num_envs=3", "model.d_model=16", "model.n_layers=1", "model.n_heads=2",
-        "model.encoder_hidden=16", "model.encoder_out=16", "model.head_hidden=16", "learn.batch_size=4",
-        "learn.num_critics=2", "train.steps_per_epoch=12", "train.updates_per_epoch=3", "train.eval_every=1",
-        "train.eval_episodes=3", "train.epochs=2", "replay.prefetch=2", "replay.relabel_prob=1"]
+TINY = tiny_overrides("env.name=mazerunner", "env.kwargs.size=5", "env.kwargs.goals=2", "env.kwargs.time_limit=12",
+                      "env.num_envs=3", "env.eval_num_envs=3", "train.steps_per_epoch=12", "train.eval_episodes=3",
+                      "replay.relabel_prob=1")
 
 
+@pytest.mark.slow
 def test_train_smoke_with_relabeling(tmp_path: Path, monkeypatch) -> None:
     calls = []
     original = GoalSequenceRelabeler.relabel

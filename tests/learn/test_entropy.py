@@ -10,33 +10,14 @@ import math
 import pytest
 import torch
 
-from icrl.agent import make_agent
-from icrl.config import LearnConfig, ModelConfig, RunConfig, apply_overrides
+from icrl.config import LearnConfig, RunConfig, apply_overrides
 from icrl.errors import ConfigError
-from icrl.learn import Learner, amago_loss, make_learner_stats, multitask_loss
+from icrl.learn import Learner
 from icrl.learn.entropy import EntropyTemperature, add_entropy_loss, make_temperature
 from icrl.nets.distributions import TanhGaussian
-from icrl.records import Batch
-from icrl.spaces import ActionSpec, ObsSpec
+from scaffold import AGENTS, SPECS, agent_loss, fresh_stats, random_batch, tiny_agent
 
-OBS, BOX = ObsSpec({"x": (3,)}, {"x": "float32"}), ActionSpec("box", box_dim=2)
-
-
-def _agent(spec: ActionSpec = BOX, **learn):
-    model = ModelConfig(d_model=16, n_layers=1, n_heads=2, encoder_hidden=16, encoder_out=8, head_hidden=16,
-                        dropout_emb=0.0, dropout_ff=0.0)
-    cfg = RunConfig(model=model, learn=LearnConfig(extra_gammas=(0.9,), **learn))
-    return make_agent(cfg, OBS, spec, max_seq_len=12, max_time_idx=32), cfg.learn
-
-
-def _batch(lengths=(6, 4, 2)) -> Batch:
-    gen = torch.Generator().manual_seed(0)
-    B, L = len(lengths), max(lengths)
-    valid = torch.arange(L)[None] < torch.tensor(lengths)[:, None]
-    keep = lambda x: x * valid.view(B, L, *([1] * (x.dim() - 2))).to(x.dtype)  # noqa: E731
-    return Batch({"x": keep(torch.randn(B, L, 3, generator=gen))}, keep(torch.rand(B, L, 2, generator=gen) * 2 - 1),
-                 keep(torch.randn(B, L, generator=gen)), torch.arange(L).repeat(B, 1) * valid,
-                 torch.zeros(B, L, dtype=torch.bool), valid)
+BOX = SPECS["box"]
 
 
 def _gaussian(mean: float, log_std_raw: float, shape=(5, 3, 2)) -> TanhGaussian:
@@ -98,20 +79,17 @@ def test_entropy_term_adds_alpha_times_log_prob_and_raises_a_narrow_policys_std(
     assert (raw.grad[..., 2:] < 0).all()  # descending the loss widens the policy
 
 
-@pytest.mark.parametrize("loss_fn,agent_kind", [(amago_loss, "amago"), (multitask_loss, "multitask")])
-def test_both_losses_carry_the_term_and_adapt_alpha(loss_fn, agent_kind) -> None:
-    agent, cfg = _agent(agent=agent_kind, target_entropy="auto")
-    stats = make_learner_stats(cfg, len(agent.gammas), BOX)
+@pytest.mark.parametrize("learn_agent", AGENTS)
+def test_both_losses_carry_the_term_and_adapt_alpha(learn_agent) -> None:
+    agent, cfg = tiny_agent(agent=learn_agent, target_entropy="auto")
+    stats = fresh_stats(agent, cfg)
     assert stats.temperature.target == -2.0  # "auto": minus the action dimensions
-    plain, plain_cfg = _agent(agent=agent_kind)
+    plain, plain_cfg = tiny_agent(agent=learn_agent)
     plain.load_state_dict(agent.state_dict())
     agent.eval(), plain.eval()
-    batch = _batch()
-    torch.manual_seed(0)
-    with_term, metrics, update = loss_fn(agent, batch, cfg, stats.view())
-    torch.manual_seed(0)
-    without, plain_metrics, plain_update = loss_fn(plain, batch, plain_cfg,
-                                                   make_learner_stats(plain_cfg, len(plain.gammas), BOX).view())
+    batch = random_batch(first_terminates=False)
+    with_term, metrics, update = agent_loss(agent, batch, cfg, stats=stats)  # both seeded alike
+    without, plain_metrics, plain_update = agent_loss(plain, batch, plain_cfg)
     assert "actor/alpha" in metrics and "actor/alpha" not in plain_metrics
     assert (with_term - without).abs().item() > 1e-4
     assert update.mean_log_prob is not None and plain_update.mean_log_prob is None
@@ -121,13 +99,13 @@ def test_both_losses_carry_the_term_and_adapt_alpha(loss_fn, agent_kind) -> None
 
 
 def test_temperature_is_saved_with_the_learner_and_absent_when_off() -> None:
-    learner = Learner(*_agent(target_entropy=-1.0))
+    learner = Learner(*tiny_agent(target_entropy=-1.0))
     learner.stats.temperature.log_alpha.fill_(-1.5)
     assert not any("temperature" in k for k in learner.agent.state_dict())  # the agent holds networks only
-    restored = Learner(*_agent(target_entropy=-1.0))
+    restored = Learner(*tiny_agent(target_entropy=-1.0))
     restored.stats.load_state_dict(copy.deepcopy(learner.stats.state_dict()))
     assert restored.stats.temperature.log_alpha.item() == pytest.approx(-1.5)
-    off = Learner(*_agent())
+    off = Learner(*tiny_agent())
     assert off.stats.temperature is None and not any(k.startswith("temperature.") for k in off.stats.state_dict())
 
 
@@ -139,7 +117,7 @@ def test_bad_settings_are_refused_by_name() -> None:
     with pytest.raises(ConfigError, match="alpha_lr"):
         LearnConfig(alpha_lr=-1.0)
     with pytest.raises(ConfigError, match="target_entropy.*discrete"):
-        Learner(*_agent(ActionSpec("discrete", (4,)), target_entropy="auto"))
+        Learner(*tiny_agent("discrete", target_entropy="auto"))
     assert apply_overrides(RunConfig(), ["learn.target_entropy=auto"]).learn.target_entropy == "auto"
     assert apply_overrides(RunConfig(), ["learn.target_entropy=-3"]).learn.target_entropy == -3.0
     with pytest.raises(ConfigError, match="target_entropy"):

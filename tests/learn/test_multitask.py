@@ -1,5 +1,6 @@
-"""The AMAGO-2 multi-task loss: shapes, the critic's cross-entropy by hand, gradient routing, the sampled value
-baseline, scale-free filter decisions, pure BC and the learner."""
+"""The AMAGO-2 multi-task loss: shapes, the critic's cross-entropy by hand, the sampled value baseline, scale-free
+filter decisions and the learner fitting its labels. The contract it shares with the AMAGO loss (gradient routing,
+padding, BC only, warm-up, Polyak) is in test_losses.py."""
 
 from __future__ import annotations
 
@@ -9,54 +10,23 @@ import pytest
 import torch
 from torch import nn
 
-from icrl.agent import make_agent
-from icrl.config import LearnConfig, ModelConfig, RunConfig
-from icrl.errors import ConfigError
-from icrl.learn import Learner, as_critic, make_learner_stats
+from icrl.config import LearnConfig
+from icrl.learn import Learner, as_critic
 from icrl.learn import multitask as mt
 from icrl.learn.amago import encode_window, td_targets
 from icrl.learn.critics import PerActionCritic
 from icrl.learn.targets import bin_values, twohot_labels
 from icrl.nets.heads import BinnedCritic, DiscreteBinnedCritic
 from icrl.records import Batch
-from icrl.spaces import ActionSpec, ObsSpec
+from scaffold import SPECS, agent_loss, random_batch, tiny_agent
 
-OBS = ObsSpec({"x": (3,)}, {"x": "float32"})
-SPECS = {"discrete": ActionSpec("discrete", (4,)), "multidiscrete": ActionSpec("multidiscrete", (2, 3)),
-         "box": ActionSpec("box", box_dim=2)}
 B, L, G, C, K = 3, 5, 2, 7, 11  # distinct primes: a swapped axis fails
 
 
 def _agent(kind: str = "discrete", **learn):
-    model = ModelConfig(d_model=16, n_layers=1, n_heads=2, encoder_hidden=16, encoder_out=8, head_hidden=16,
-                        dropout_emb=0.0, dropout_ff=0.0)
-    fields = {"agent": "multitask", "extra_gammas": (0.9,), "num_critics": C, "critic_bins": K,
-              "critic_min_value": -100.0, "critic_max_value": 100.0, **learn}
-    cfg = RunConfig(model=model, learn=LearnConfig(**fields))
-    return make_agent(cfg, OBS, SPECS[kind], max_seq_len=12, max_time_idx=32), cfg.learn
-
-
-def multitask_loss(agent, batch: Batch, cfg: LearnConfig):
-    """The loss under fresh learner statistics (it moves none)."""
-    return mt.multitask_loss(agent, batch, cfg, make_learner_stats(cfg, len(agent.gammas), agent.family.spec).view())
-
-
-def _actions(spec: ActionSpec, shape, gen) -> torch.Tensor:
-    if spec.kind == "box":
-        return torch.rand(*shape, spec.dim, generator=gen) * 2 - 1
-    parts = [torch.nn.functional.one_hot(torch.randint(n, shape, generator=gen), n).float() for n in spec.nvec]
-    return torch.cat(parts, -1)
-
-
-def _batch(spec: ActionSpec, lengths=(L, 4, 2), seed: int = 0) -> Batch:
-    gen = torch.Generator().manual_seed(seed)
-    b, n = len(lengths), max(lengths)
-    valid = torch.arange(n)[None] < torch.tensor(lengths)[:, None]
-    keep = lambda x: x * valid.view(b, n, *([1] * (x.dim() - 2))).to(x.dtype)  # noqa: E731
-    term = torch.zeros(b, n, dtype=torch.bool)
-    term[0, lengths[0] - 1] = True
-    return Batch({"x": keep(torch.randn(b, n, 3, generator=gen))}, keep(_actions(spec, (b, n), gen)),
-                 keep(torch.randn(b, n, generator=gen)), torch.arange(n).repeat(b, 1) * valid, term & valid, valid)
+    """The tiny agent with C critics of K bins over [-100, 100]."""
+    return tiny_agent(kind, **{"agent": "multitask", "num_critics": C, "critic_bins": K, "critic_min_value": -100.0,
+                               "critic_max_value": 100.0, **learn})
 
 
 def test_every_action_space_gets_a_binned_critic() -> None:
@@ -71,7 +41,7 @@ def test_every_action_space_gets_a_binned_critic() -> None:
 def test_per_action_critic_selects_the_buffer_action_and_takes_the_exact_expectation() -> None:
     """Q(s, a_buf) is the one-hot's slice of the per-action logits; E_pi Q is sum_a pi(a) value(Q(s, a))."""
     agent, cfg = _agent("discrete")
-    w = encode_window(agent, _batch(SPECS["discrete"]))
+    w = encode_window(agent, random_batch("discrete", lengths=(L, 4, 2)))
     every = agent.critic(w.s_now)
     N = w.s_now.shape[0]
     assert every.shape == (N, C, G, 4, K)
@@ -89,7 +59,7 @@ def test_per_action_critic_selects_the_buffer_action_and_takes_the_exact_expecta
 @pytest.mark.parametrize("kind", list(SPECS))
 def test_shapes_of_targets_labels_logits_and_values(kind) -> None:
     agent, cfg = _agent(kind)
-    batch = _batch(SPECS[kind], lengths=(L, L, L))
+    batch = random_batch(kind, lengths=(L, L, L))
     w = encode_window(agent, batch)
     N = B * (L - 1)
     assert w.s_now.shape[0] == N and w.a_buf.shape == (N, G, SPECS[kind].dim) and w.logp.shape == (N, G)
@@ -100,7 +70,7 @@ def test_shapes_of_targets_labels_logits_and_values(kind) -> None:
     logits, q_pi = critic.read(w.s_now, w.a_buf, w.pi, cfg.actor_samples, through_policy=False)
     assert logits.shape == (N, C, G, K) and isinstance(critic, PerActionCritic) == (kind == "discrete")
     assert q_pi.shape == (N, C, G)
-    loss, metrics, _ = multitask_loss(agent, batch, cfg)
+    loss, metrics, _ = agent_loss(agent, batch, cfg)
     assert loss.shape == () and torch.isfinite(loss) and all(torch.isfinite(v).all() for v in metrics.values())
 
 
@@ -109,9 +79,9 @@ def test_critic_loss_is_cross_entropy_against_labels_of_the_target_by_hand(label
     """One terminal transition: y = reward_multiplier * r for every gamma; CE averaged over members and gammas."""
     agent, cfg = _agent("discrete", critic_labels=labels)
     agent.eval()
-    batch = _batch(SPECS["discrete"], lengths=(2,))
+    batch = random_batch("discrete", lengths=(2,))
     batch.terminated[0, 1] = True
-    _, metrics, _ = multitask_loss(agent, batch, cfg)
+    _, metrics, _ = agent_loss(agent, batch, cfg)
     s = agent.state_sequence(batch)[0, :1]  # (1, D)
     logits = agent.critic(s)[..., int(batch.actions[0, 0].argmax()), :]  # the buffer action's bins: (1, C, G, K)
     y = cfg.reward_multiplier * batch.rewards[0, 0] * torch.ones(1, G)
@@ -121,40 +91,12 @@ def test_critic_loss_is_cross_entropy_against_labels_of_the_target_by_hand(label
     assert metrics["q/target_mean"].item() == pytest.approx(y[0, -1].item(), rel=1e-5)
 
 
-@pytest.mark.parametrize("kind", list(SPECS))
-def test_gradients_reach_the_right_modules(kind) -> None:
-    agent, cfg = _agent(kind)
-    multitask_loss(agent, _batch(SPECS[kind]), cfg)[0].backward()
-    for name, p in agent.named_parameters():
-        if name.startswith(("target_actor.", "target_critic.")):
-            assert p.grad is None, name
-    grads = {n: p.grad for n, p in agent.named_parameters() if p.requires_grad}
-    for prefix in ("encoder.", "sequence.", "actor.", "critic."):
-        assert any(g is not None and g.abs().sum() > 0 for n, g in grads.items() if n.startswith(prefix)), prefix
-
-
-@pytest.mark.parametrize("online_coeff", [0.0, 1.0])
-def test_actor_terms_never_train_the_critic(online_coeff) -> None:
-    """Filtered BC (and the optional DPG term) reach actor and encoders; the critic only learns from its CE."""
-    agent, cfg = _agent("box", critic_loss_weight=0.0, online_coeff=online_coeff)
-    multitask_loss(agent, _batch(SPECS["box"]), cfg)[0].backward()
-    for name, p in agent.critic.named_parameters():
-        assert p.grad is None or p.grad.abs().max() == 0, name
-    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in agent.actor.parameters())
-
-
-def test_dpg_term_reaches_the_actor_through_its_samples() -> None:
-    agent, cfg = _agent("box", critic_loss_weight=0.0, online_coeff=1.0, offline_coeff=0.0)
-    multitask_loss(agent, _batch(SPECS["box"]), cfg)[0].backward()
-    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in agent.actor.parameters())
-
-
 def test_sampled_baseline_estimates_the_policy_expectation() -> None:
     """mean_k value(Q(s, a_k)), a_k ~ pi, approaches the exact sum_a pi(a) value(Q(s, a)): an action-input
     critic (the method's) on a single categorical."""
     agent, cfg = _agent("discrete", actor_samples=600)
     agent.critic = BinnedCritic(agent.critic.net.layers[0].weight.shape[1], agent.gammas, 4, C, K, -100.0, 100.0, 16)
-    w = encode_window(agent, _batch(SPECS["discrete"]))
+    w = encode_window(agent, random_batch("discrete", lengths=(L, 4, 2)))
     torch.manual_seed(0)
     sampled = as_critic(agent.critic).read(w.s_now, w.a_buf, w.pi, cfg.actor_samples, False).policy.detach()
     N = w.s_now.shape[0]
@@ -184,8 +126,9 @@ def _filter_call(agent, batch: Batch, cfg: LearnConfig, monkeypatch) -> tuple[to
 
     with monkeypatch.context() as patch:
         patch.setattr(mt, "bc_weights", spy)
+        agent.observe(batch)  # as the learner does before its loss: the input statistics count the batch
         torch.manual_seed(0)  # the same policy samples for every call
-        _, metrics, _ = multitask_loss(agent, batch, cfg)
+        _, metrics, _ = agent_loss(agent, batch, cfg)
     assert len(seen) == 1
     return seen[0], metrics, advantages[0]
 
@@ -198,7 +141,7 @@ def test_scaling_rewards_by_1000_leaves_filter_decisions_unchanged(kind, monkeyp
     what the critic learned; neither the targets nor any return statistic enters the decision.
     """
     agent, cfg = _agent(kind, critic_min_value=-1e5, critic_max_value=1e5)
-    batch = _batch(SPECS[kind], lengths=(L, L, L), seed=4)
+    batch = random_batch(kind, lengths=(L, L, L), seed=4)
     scaled = copy.deepcopy(batch)
     scaled.prev_reward = batch.prev_reward * 1000.0
     mask, m = _filter_mask(copy.deepcopy(agent), batch, cfg, monkeypatch)
@@ -225,7 +168,7 @@ class _ValueCritic(nn.Module):
 def test_filter_decisions_ignore_the_scale_of_learned_values(monkeypatch) -> None:
     """A critic that learned 1000x larger values (as it would from 1000x rewards) imitates the same actions."""
     agent, cfg = _agent("discrete", critic_min_value=-1e5, critic_max_value=1e5)
-    batch = _batch(SPECS["discrete"], lengths=(L, L, L), seed=2)
+    batch = random_batch("discrete", lengths=(L, L, L), seed=2)
     masks, advantages = [], []
     for scale in (1.0, 1000.0):
         scaled_agent = copy.deepcopy(agent)
@@ -243,23 +186,12 @@ def test_filter_decisions_ignore_the_scale_of_learned_values(monkeypatch) -> Non
     assert torch.equal(masks[0][decided], masks[1][decided])
 
 
-def test_pure_behaviour_cloning_skips_the_critic() -> None:
-    agent, cfg = _agent("discrete", fake_filter=True)
-    loss, metrics, _ = multitask_loss(agent, _batch(SPECS["discrete"]), cfg)
-    loss.backward()
-    assert all(p.grad is None for p in agent.critic.parameters())
-    assert loss.item() == pytest.approx(-metrics["actor/logp"].item(), rel=1e-6)
-
-
-def test_learner_updates_and_refuses_a_mismatched_agent() -> None:
+def test_learner_fits_the_labels_of_a_fixed_batch() -> None:
     agent, cfg = _agent("multidiscrete", lr=1e-3, warmup_steps=1, tau=0.5)
     learner = Learner(agent, cfg)
-    batch = _batch(SPECS["multidiscrete"])
+    batch = random_batch("multidiscrete", lengths=(L, 4, 2))
     before = [p.clone() for p in agent.target_critic.parameters()]
     losses = [float(learner.update(batch)["critic/loss"]) for _ in range(30)]
     assert all(torch.isfinite(torch.tensor(losses)))
     assert losses[-1] < losses[0]  # the classifier fits the (moving) labels of a fixed batch
     assert any(not torch.equal(a, b) for a, b in zip(before, agent.target_critic.parameters()))
-    amago_agent, _ = _agent("multidiscrete", agent="amago")
-    with pytest.raises(ConfigError, match="learn.agent='multitask'"):
-        Learner(amago_agent, cfg)

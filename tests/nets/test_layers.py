@@ -9,15 +9,16 @@ from icrl.nets.timestep import TimestepEncoder
 from icrl.spaces import ObsSpec
 
 
-def test_input_norm_uses_real_rows_only_and_freezes_in_eval() -> None:
+def test_input_norm_counts_real_rows_only_and_its_forward_only_reads() -> None:
     norm = InputNorm(2, beta=1e-4)
     x = torch.tensor([[[1.0, 10.0], [3.0, 30.0], [1e6, -1e6]]])  # the last row is padding
     mask = torch.tensor([[True, True, False]])
     norm.train()
-    norm(x, mask)
+    norm(x)  # a forward pass, even in training mode, moves no statistic
+    assert int(norm.t) == 0 and torch.equal(norm.mu, torch.zeros(2))
+    norm.update(x, mask)
     assert torch.allclose(norm.mu, torch.tensor([2.0, 20.0]))  # bias-corrected: the first update is exact
     assert torch.allclose(norm.sigma, torch.tensor([1.0, 10.0]), atol=1e-3)
-    norm.eval()
     out = norm(torch.tensor([[2.0, 30.0]]))
     assert torch.allclose(out, torch.tensor([[0.0, 1.0]]), atol=1e-3) and int(norm.t) == 1
 
@@ -28,8 +29,11 @@ def test_sigma_reparam_tracks_the_top_singular_value() -> None:
     with torch.no_grad():
         layer.weight.mul_(torch.tensor([5.0, 1.0, 1.0, 1.0]).view(4, 1))
     layer.train()
+    u = layer.u.clone()
+    layer(torch.randn(2, 6))
+    assert torch.equal(layer.u, u)  # the forward pass only reads u, v; the learner steps them (Agent.observe)
     for _ in range(30):
-        layer(torch.randn(2, 6))
+        layer.power_iteration()
     top = torch.linalg.matrix_norm(layer.weight.detach(), ord=2)
     assert torch.allclose(layer.sigma(), top, rtol=1e-3)
     effective = layer.weight * (layer.gamma / layer.sigma())

@@ -13,6 +13,7 @@ B, L, D_IN = 3, 7, 5
 VARIANTS = [dict(sequence="transformer", pos_emb=p, sigma_reparam=s, normformer_norms=n)
             for p in ("fixed", "learned", "rope") for s, n in ((True, True), (False, False))]
 VARIANTS += [dict(sequence=name) for name in ("gru", "lstm", "feedforward")]
+VARIANTS += [dict(sequence="mamba", mamba_scan=s) for s in ("sequential", "chunked")]
 
 
 def _model(max_seq_len: int = 16, n_layers: int = 2, **kw):
@@ -31,7 +32,7 @@ def _step_all(model, x, t, reset):
 
 
 def test_registry_lists_builtin_models() -> None:
-    assert {"transformer", "gru", "lstm", "feedforward"} <= set(sequence_model_names())
+    assert {"transformer", "gru", "lstm", "mamba", "feedforward"} <= set(sequence_model_names())
 
 
 @pytest.mark.parametrize("kw", VARIANTS, ids=lambda kw: "-".join(str(v) for v in kw.values()))
@@ -88,7 +89,7 @@ def test_transformer_cache_slides_past_max_seq_len(pos_emb: str) -> None:
             assert torch.allclose(stepped[:, i], ref, atol=1e-5), i
 
 
-@pytest.mark.parametrize("name", ["transformer", "gru", "lstm"])
+@pytest.mark.parametrize("name", ["transformer", "gru", "lstm", "mamba"])
 def test_forward_is_causal(name: str) -> None:
     model = _model(sequence=name)
     x = torch.randn(B, L, D_IN)

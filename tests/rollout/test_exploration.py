@@ -88,3 +88,21 @@ def test_unknown_box_noise_is_rejected() -> None:
 
     with pytest.raises(ConfigError, match="box_noise"):
         ExplorationConfig(box_noise="ou")
+
+
+def test_a_restored_state_continues_the_noise_stream_instead_of_restarting_it() -> None:
+    import json
+
+    first = _explore(eps_start=0.5, eps_end=0.5)
+    actions, t = np.zeros(3, np.int64), np.zeros(3)
+    for _ in range(5):
+        first.perturb(actions, t)
+    saved = json.loads(json.dumps(first.state_dict()))  # what a checkpoint's meta.json holds
+    resumed = _explore(eps_start=0.5, eps_end=0.5)  # built like a new session builds it: RNG from the seed
+    restarted = [resumed.perturb(actions, t) for _ in range(20)]
+    resumed = _explore(eps_start=0.5, eps_end=0.5)
+    resumed.load_state_dict(saved)
+    expected = [first.perturb(actions, t) for _ in range(20)]
+    got = [resumed.perturb(actions, t) for _ in range(20)]
+    assert all(np.array_equal(a, b) for a, b in zip(expected, got)) and resumed.steps == first.steps == 25
+    assert not all(np.array_equal(a, b) for a, b in zip(expected, restarted))

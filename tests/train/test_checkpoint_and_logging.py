@@ -143,3 +143,32 @@ def test_plain_progress_lines(capsys) -> None:
     assert "epoch 3/10 ret=0.5" in capsys.readouterr().err
     Progress(10, mode="off").update(1, ret="x")
     assert capsys.readouterr().err == ""
+
+
+def test_progress_bar_mode_draws_a_bar(capsys) -> None:
+    pytest.importorskip("tqdm")
+    progress = Progress(10, initial=2, mode="bar", label="run-a")
+    progress.update(3, ret="0.5")
+    progress.update(4, ret="0.7")
+    progress.close()
+    err = capsys.readouterr().err
+    assert "run-a" in err and "4/10" in err and "ret=0.7" in err and "epoch 4/10" not in err  # a bar, not lines
+    with pytest.raises(ValueError, match="progress mode"):
+        Progress(10, mode="fancy")
+
+
+def test_wandb_logging_in_offline_mode(tmp_path, monkeypatch) -> None:
+    pytest.importorskip("wandb")
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    monkeypatch.setenv("WANDB_CONFIG_DIR", str(tmp_path / "wandb-config"))
+    monkeypatch.setenv("WANDB_CACHE_DIR", str(tmp_path / "wandb-cache"))
+    run_dir = tmp_path / "run"
+    logger = RunLogger(run_dir, use_tensorboard=False, use_wandb=True, wandb_project="icrl-test",
+                       config={"learn": {"lr": 0.001}})
+    logger.log({"epoch": 1, "train/return": 0.5}, step=10)
+    logger.log({"epoch": 2, "eval/return": 1.5}, step=20)
+    logger.close()
+    runs = list((run_dir / "wandb").glob("offline-run-*"))
+    assert len(runs) == 1 and list(runs[0].glob("*.wandb")), list((run_dir / "wandb").iterdir())
+    assert [r["epoch"] for r in read_metrics(run_dir)] == [1, 2]

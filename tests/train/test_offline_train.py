@@ -3,25 +3,23 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
-from safetensors.torch import load_file
 
 from icrl.config import RunConfig, apply_overrides
 from icrl.data import ONLINE, TrajectoryStore
 from icrl.errors import ConfigError, DataError
 from icrl.train import train
 from icrl.train.logging import read_metrics
+from scaffold import TINY_MODEL, latest_weights
 
 pytest.importorskip("minari")
 pytest.importorskip("h5py")
 
-TINY = ["env.name=testing-remember-first", "env.kwargs.delay=2", "env.num_envs=2", "env.eval_num_envs=4",
-        "model.d_model=16", "model.n_layers=1", "model.n_heads=2", "model.encoder_hidden=16", "model.encoder_out=16",
-        "model.head_hidden=16", "learn.batch_size=8", "learn.num_critics=2", "train.steps_per_epoch=6",
-        "train.updates_per_epoch=3", "train.eval_every=0", "train.eval_episodes=4", "replay.prefetch=2"]
+TINY = ["env.name=testing-remember-first", "env.kwargs.delay=2", "env.num_envs=2", "env.eval_num_envs=4", *TINY_MODEL,
+        "learn.batch_size=8", "learn.num_critics=2", "train.steps_per_epoch=6", "train.updates_per_epoch=3",
+        "train.eval_every=0", "train.eval_episodes=4", "replay.prefetch=2"]
 BC = ["learn.fake_filter=true", "learn.online_coeff=0", "learn.offline_coeff=1"]
 
 
@@ -39,12 +37,7 @@ def _cfg(expert: str, *extra: str, weight: float = 0.8) -> RunConfig:
                                                 *extra])
 
 
-def _weights(run: Path) -> dict:
-    latest = json.loads((run / "checkpoints" / "latest.json").read_text())
-    name = next(v for v in latest.values() if isinstance(v, str))
-    return load_file(str(run / "checkpoints" / Path(name).name / "weights.safetensors"))
-
-
+@pytest.mark.slow
 def test_no_env_step_before_the_start_epoch_then_collection_joins_the_mixture(tmp_path, expert) -> None:
     run = tmp_path / "run"
     cfg = _cfg(expert, *BC, "train.start_collecting_at_epoch=2", "train.epochs=2")
@@ -65,6 +58,7 @@ def test_no_env_step_before_the_start_epoch_then_collection_joins_the_mixture(tm
     assert len(TrajectoryStore(run / "buffer", 10**6).index()) > 20  # online rollouts beside the 20 expert ones
 
 
+@pytest.mark.slow
 def test_resume_across_the_start_of_collection_is_bit_exact(tmp_path, expert) -> None:
     extra = ("learn.filter=exp", "learn.online_coeff=0", "learn.offline_coeff=1", "train.start_collecting_at_epoch=1")
     straight, resumed = tmp_path / "straight", tmp_path / "resumed"
@@ -72,11 +66,12 @@ def test_resume_across_the_start_of_collection_is_bit_exact(tmp_path, expert) ->
     first = train(_cfg(expert, *extra, "train.epochs=1"), resumed, progress="off")
     assert np.isfinite(first["critic/loss"]) and "actor/bc_weight" in first  # advantage-weighted (exp) filter
     train(_cfg(expert, *extra, "train.epochs=2"), resumed, progress="off")
-    a, b = _weights(straight), _weights(resumed)
+    a, b = latest_weights(straight), latest_weights(resumed)
     for k in a:
         assert np.array_equal(a[k].numpy(), b[k].numpy()), k
 
 
+@pytest.mark.slow
 def test_behaviour_cloning_of_the_expert_recalls_the_bit(tmp_path, expert) -> None:
     """Pure offline BC (steps_per_epoch=0) on a perfect memory expert: the cloned policy succeeds too."""
     cfg = _cfg(expert, *BC, "train.steps_per_epoch=0", "train.epochs=4", "train.updates_per_epoch=40",

@@ -13,11 +13,11 @@ import icrl
 from icrl.config import RunConfig, apply_overrides
 from icrl.errors import CheckpointError, ConfigError
 from icrl.train import load_run, train
+from scaffold import tiny_overrides
 
-TINY = ["env.name=testing-remember-first", "env.kwargs.delay=2", "env.num_envs=3", "env.eval_num_envs=2",
-        "model.d_model=16", "model.n_layers=1", "model.n_heads=2", "model.encoder_hidden=16", "model.encoder_out=16",
-        "model.head_hidden=16", "learn.batch_size=4", "learn.num_critics=3", "train.steps_per_epoch=6",
-        "train.updates_per_epoch=2", "train.eval_every=0", "train.epochs=2", "replay.prefetch=2"]
+TINY = tiny_overrides("env.name=testing-remember-first", "env.kwargs.delay=2", "env.num_envs=3",
+                      "learn.num_critics=3", "train.steps_per_epoch=6", "train.updates_per_epoch=2",
+                      "train.eval_every=0")
 
 
 @pytest.fixture(scope="module")
@@ -40,6 +40,7 @@ def _assert_weights(run, expected: dict[str, torch.Tensor]) -> None:
         assert torch.equal(state[key].cpu(), value), key
 
 
+@pytest.mark.slow
 def test_the_latest_checkpoint_with_the_saved_config(run_dir: Path) -> None:
     run = icrl.load_run(run_dir)  # the package root exports it
     assert run.config == RunConfig.from_dict(json.loads((run_dir / "config.json").read_text()))
@@ -52,6 +53,7 @@ def test_the_latest_checkpoint_with_the_saved_config(run_dir: Path) -> None:
                                                       run.agent.state_dict().values(), strict=True))
 
 
+@pytest.mark.slow
 def test_envs_with_evaluation_overrides(run_dir: Path) -> None:
     run = load_run(run_dir)
     env = run.make_env(["env.kwargs.delay=5"])
@@ -65,6 +67,7 @@ def test_envs_with_evaluation_overrides(run_dir: Path) -> None:
     assert metrics["eval/rollouts"] == 4 and metrics["eval/length"] == 6
 
 
+@pytest.mark.slow
 def test_overrides_that_would_change_the_model_are_refused(run_dir: Path) -> None:
     run = load_run(run_dir)
     with pytest.raises(ConfigError, match=r"model.d_model.*not how it is evaluated"):
@@ -80,6 +83,7 @@ def test_a_directory_that_is_not_a_run(tmp_path: Path) -> None:
         load_run(tmp_path / "nowhere")
 
 
+@pytest.mark.slow
 def test_a_run_without_a_checkpoint_yet(run_dir: Path, tmp_path: Path) -> None:
     fresh = tmp_path / "fresh"
     fresh.mkdir()
@@ -90,6 +94,7 @@ def test_a_run_without_a_checkpoint_yet(run_dir: Path, tmp_path: Path) -> None:
         load_run(run_dir, checkpoint="ckpt_000009")
 
 
+@pytest.mark.slow
 def test_a_corrupt_latest_checkpoint_falls_back_to_the_one_before(run_dir: Path, tmp_path: Path) -> None:
     import shutil
 

@@ -21,7 +21,8 @@ class ModelConfig(Section):
 
     section = "model"
 
-    sequence: str = setting("transformer", "sequence model; feedforward has no memory, lstm is not in the method",
+    sequence: str = setting("transformer",
+                            "sequence model; feedforward has no memory, lstm and mamba are not in the method",
                             registered("sequence model", sequence_models,
                                        "add your own with icrl.nets.sequence.register_sequence_model"))
     d_model: int = setting(128, "width of the sequence model", POSITIVE)
@@ -39,6 +40,12 @@ class ModelConfig(Section):
     sigma_reparam: bool = setting(True, "sigma-reparameterised linear layers inside transformer layers")
     normformer_norms: bool = setting(True, "NormFormer's extra norms after attention and inside the FF block")
     head_scaling: bool = setting(True, "learnable per-head attention output scale")
+    mamba_d_state: int = setting(16, "mamba: SSM state size per channel", POSITIVE)
+    mamba_d_conv: int = setting(4, "mamba: kernel of the causal depthwise conv before the scan", POSITIVE)
+    mamba_expand: int = setting(2, "mamba: inner width = mamba_expand * d_model", POSITIVE)
+    mamba_scan: str = setting("auto", "mamba: full-pass scan; auto = mamba-ssm's CUDA kernel if installed and on a "
+                                      "GPU, else sequential on a CPU (fastest there), chunked on other devices; all "
+                                      "compute the same function", one_of("auto", "sequential", "chunked"))
     encoder_hidden: int = setting(128, "width of the per-step MLP encoder", POSITIVE)
     encoder_layers: int = setting(1, "hidden layers of the per-step MLP encoder", NON_NEGATIVE)
     encoder_out: int = setting(64, "width of the per-step embedding", POSITIVE)

@@ -41,3 +41,8 @@ class TrainConfig(Section):
     wandb_project: str = setting("icrl", "Weights & Biases project", Rule("a non-empty project name",
                                                                            lambda v: v != ""))
     threads: int = setting(0, "torch CPU threads (0 = torch's default)", NON_NEGATIVE)
+    mode: str = setting("sync", "sync: one process alternates collection and updates; async: actor processes "
+                                "collect while the learner updates, at the sync loop's update-to-data ratio",
+                        one_of("sync", "async"))
+    actors: int = setting(2, "async mode: actor processes, each stepping env.num_envs envs", POSITIVE)
+    publish_every: int = setting(10, "async mode: learner updates between published policy weights", POSITIVE)

@@ -78,7 +78,13 @@ class EpisodeConverter:
         rewards = np.asarray(episode.rewards, np.float32).reshape(-1)
         T = rewards.shape[0]
         raw = episode.observations if self.dict_obs else {"observation": episode.observations}
-        obs = {k: fn(raw[k]) for k, fn in self.obs.items()}
+        try:
+            obs = {k: fn(raw[k]) for k, fn in self.obs.items()}
+        except (KeyError, ValueError, TypeError, IndexError) as err:
+            raise DataError(f"an episode's observations do not fit the dataset's observation space "
+                            f"({type(err).__name__}: {err}); clean the dataset or fix its observation_space.") from err
+        if not all(np.isfinite(v).all() for v in obs.values()):
+            raise DataError("episode has non-finite observations; clean the dataset first.")
         bad = [k for k, v in obs.items() if v.shape[0] != T + 1]
         if bad or len(episode.actions) != T or len(episode.terminations) != T:
             raise DataError(f"episode with {T} rewards has {len(episode.actions)} actions, "
@@ -109,13 +115,26 @@ def open_dataset(source: str):
                         "or `pip install 'minari[arrow]'` for arrow datasets.") from err
     except ValueError as err:
         raise DataError(f"{source!r} is not a readable Minari dataset: {err}") from err
+    except (OSError, KeyError) as err:  # a truncated or corrupt data file
+        raise DataError(f"Minari dataset {source!r} is unreadable ({type(err).__name__}: {err}); its files are "
+                        "truncated or corrupt: download or record it again.") from err
 
 
-def read_episodes(dataset) -> Iterator[Episode]:
-    """The episodes of a ``MinariDataset`` in storage order."""
-    for ep in dataset.iterate_episodes():
+def read_episodes(dataset, source: str = "") -> Iterator[Episode]:
+    """The episodes of a ``MinariDataset`` in storage order; a damaged file raises DataError naming the episode."""
+    episodes = iter(dataset.iterate_episodes())
+    index = 0
+    while True:
+        try:
+            ep = next(episodes)
+        except StopIteration:
+            return
+        except (OSError, KeyError, ValueError, TypeError) as err:
+            raise DataError(f"Minari dataset {source!r}: episode {index} is unreadable ({type(err).__name__}: "
+                            f"{err}); its files are truncated or corrupt: download or record it again.") from err
         yield Episode(ep.observations, np.asarray(ep.actions), np.asarray(ep.rewards),
                       np.asarray(ep.terminations), np.asarray(ep.truncations))
+        index += 1
 
 
 @dataclass(frozen=True)
@@ -134,7 +153,14 @@ class DatasetInfo:
 def imported_info(store: TrajectoryStore, name: str) -> DatasetInfo | None:
     """The marker of a finished import of ``name``, or None."""
     marker = store.source_dir(name) / MARKER
-    return DatasetInfo(**json.loads(marker.read_text())) if marker.exists() else None
+    if not marker.exists():
+        return None
+    try:
+        return DatasetInfo(**json.loads(marker.read_text()))
+    except (json.JSONDecodeError, TypeError, UnicodeDecodeError) as err:  # damaged: the import is redone
+        warnings.warn(f"{marker} is unreadable ({err}); dataset {name!r} is imported again from its source.",
+                      RuntimeWarning, stacklevel=2)
+        return None
 
 
 def import_dataset(store: TrajectoryStore, name: str, source: str,
@@ -153,13 +179,17 @@ def import_dataset(store: TrajectoryStore, name: str, source: str,
     if env is not None:
         convert.check(*env, what=f"Minari dataset {source!r}")
     returns, steps = [], 0
-    for episode in read_episodes(dataset):
-        traj = convert(episode, env_name=name)
-        if len(traj) == 0:
-            continue
-        store.write(traj, source=name)
-        returns.append(episode.ret)
-        steps += len(traj)
+    try:
+        for episode in read_episodes(dataset, source):
+            traj = convert(episode, env_name=name)
+            if len(traj) == 0:
+                continue
+            store.write(traj, source=name)
+            returns.append(episode.ret)
+            steps += len(traj)
+    except DataError:
+        store.remove_source(name)  # no half import left behind
+        raise
     if not returns:
         store.remove_source(name)
         raise DataError(f"Minari dataset {source!r} holds no episode with at least one step.")

@@ -191,17 +191,33 @@ class WindowSampler:
                     self._cache.popitem(last=False)
         return traj
 
+    def _load_all(self, picked: list[StoredTrajectory]) -> list[Trajectory] | None:
+        """The picked trajectories; None after moving an unreadable file aside (the batch is then drawn again from
+        the remaining files: a damaged file costs the run that file, not the run)."""
+        out = []
+        for entry in picked:
+            try:
+                out.append(self._load(entry))
+            except DataError as err:
+                self.store.quarantine(entry.path, str(err))
+                self.refresh()
+                return None
+        return out
+
     def sample(self, batch_index: int | None = None) -> Batch:
         """The batch number ``batch_index`` (default: the next one)."""
         if batch_index is None:
             batch_index, self.batches_drawn = self.batches_drawn, self.batches_drawn + 1
-        with self._lock:
-            entries, probs, sources = self._entries, self._probs, self._sources
-        if not entries:
-            raise DataError(f"the replay buffer at {self.store.root} is empty; collect data before sampling.")
-        rng = np.random.default_rng([self.seed, batch_index])
-        picks = self._pick(rng, len(entries), probs, sources)
-        trajs = [self._load(entries[i]) for i in picks]  # cached objects: relabeling returns new ones
+        while True:
+            with self._lock:
+                entries, probs, sources = self._entries, self._probs, self._sources
+            if not entries:
+                raise DataError(f"the replay buffer at {self.store.root} is empty; collect data before sampling.")
+            rng = np.random.default_rng([self.seed, batch_index])
+            picks = self._pick(rng, len(entries), probs, sources)
+            trajs = self._load_all([entries[i] for i in picks])  # cached objects: relabeling returns new ones
+            if trajs is not None:
+                break
         if self.relabeler is not None and self.relabel_prob > 0:
             relabel_rng = np.random.default_rng([self.seed, batch_index, 1])
             trajs = relabel_share(trajs, self.relabeler, self.relabel_prob, relabel_rng)

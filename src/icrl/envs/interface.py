@@ -15,7 +15,8 @@ Side keys: an env observation key starting with ``_`` (``icrl.spaces.is_side_key
 it; hindsight relabeling (``icrl.data.relabel``) reads it from the stored trajectory.
 
 Actions the agent sends: Discrete index; MultiDiscrete int vector; MultiBinary as MultiDiscrete([2] * n);
-Box in [-1, 1], rescaled to [low, high] (passed through unscaled when a bound is infinite).
+Box in [-1, 1], rescaled to [low, high] (passed through unscaled, clipped to the finite bound if any, when a
+bound is infinite).
 
 Episode metrics protocol: on the last step of a rollout an env may set ``info["episode_metrics"] =
 {name: float}`` (e.g. per-attempt success); the collector averages them per evaluation.
@@ -37,9 +38,22 @@ PREV_ACTION, PREV_REWARD, TIME_IDX = "prev_action", "prev_reward", "time_idx"
 RESERVED_KEYS = (PREV_ACTION, PREV_REWARD, TIME_IDX)
 
 
-def _single(convert):
-    """A converter of batches (``icrl.spaces.obs_converter``) applied to one observation."""
-    return lambda x: convert(np.asarray(x)[None])[0]
+def _single(convert, key: str, space: gym.Space, shape: tuple[int, ...]):
+    """A converter of batches (``icrl.spaces.obs_converter``) applied to one observation, which must fit ``space``
+    (a wrong shape, type or index is refused here rather than failing somewhere inside the networks)."""
+
+    def apply(x, env_name: str):
+        try:
+            out = convert(np.asarray(x)[None])[0]
+        except (ValueError, TypeError, IndexError, OverflowError) as err:
+            out, why = None, str(err)
+        if out is not None and tuple(out.shape) == shape:
+            return out
+        why = why if out is None else f"shape {tuple(np.shape(x))} converts to {tuple(out.shape)}, not {shape}"
+        raise SpaceError(f"env {env_name!r} returned an observation for key {key!r} that does not fit its space "
+                         f"{space} ({why}); fix the environment or its observation_space.")
+
+    return apply
 
 
 class InContextEnv(gym.Wrapper):
@@ -61,7 +75,7 @@ class InContextEnv(gym.Wrapper):
                 raise SpaceError(f"observation key {key!r} clashes with icrl's reserved keys {RESERVED_KEYS}; "
                                  "rename it with a gymnasium observation wrapper.")
             spaces[key], convert = obs_converter(sub, key)
-            self._obs[key] = _single(convert)
+            self._obs[key] = _single(convert, key, sub, spaces[key].shape)
         self._dict_obs = isinstance(inner, gym.spaces.Dict)
         actions = action_converter(env.action_space)
         self.action_space, self._to_env = actions.space, actions.to_env
@@ -79,7 +93,12 @@ class InContextEnv(gym.Wrapper):
 
     def _make_obs(self, raw, prev_action: np.ndarray, reward: float) -> dict:
         raw = raw if self._dict_obs else {"observation": raw}
-        obs = {k: fn(raw[k]) for k, fn in self._obs.items()}
+        if not isinstance(raw, dict) or not self._obs.keys() <= raw.keys():
+            have = sorted(raw) if isinstance(raw, dict) else type(raw).__name__
+            raise SpaceError(f"env {self.env_name!r} returned an observation with keys {have} that does not fit "
+                             f"its Dict observation space (keys {sorted(self._obs)}); fix the environment or its "
+                             "observation_space.")
+        obs = {k: fn(raw[k], self.env_name) for k, fn in self._obs.items()}
         obs[PREV_ACTION] = prev_action.astype(np.float32)
         obs[PREV_REWARD] = np.array([reward], np.float32)
         obs[TIME_IDX] = np.array([self._t], np.int64)

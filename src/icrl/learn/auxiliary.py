@@ -19,12 +19,9 @@ from icrl.records import Batch
 def dynamics_target(agent, batch: Batch) -> torch.Tensor:
     """Standardised x_{t+1} - x_t (observation and reward) of the N valid transitions: (N, K), no gradient.
 
-    In training mode this also updates the head's statistics of the changes.
+    The statistics it standardises with already count this batch (``Agent.observe``, called by the learner).
     """
-    mask = batch.transition_mask
-    x = agent.encoder.normalized_vector_input(batch.obs, batch.prev_action, batch.prev_reward)  # (B, L, V)
-    k = agent.encoder.predictable_dim  # observation and reward; the action part of x_{t+1} is a_t itself
-    return agent.dynamics.target_norm(x[:, 1:][mask][..., :k] - x[:, :-1][mask][..., :k])
+    return agent.dynamics.target_norm(agent.dynamics_change(batch))
 
 
 def dynamics_loss(agent, batch: Batch, s_now: torch.Tensor) -> torch.Tensor:

@@ -21,7 +21,7 @@ from icrl.errors import ConfigError
 from icrl.learn.amago import amago_loss
 from icrl.learn.critics import as_critic
 from icrl.learn.multitask import multitask_loss
-from icrl.learn.stats import LossOutput, make_learner_stats
+from icrl.learn.stats import LossOutput, StatsUpdate, make_learner_stats
 from icrl.records import Batch
 
 LOSSES = {"amago": amago_loss, "multitask": multitask_loss}  # by ``learn.agent``
@@ -56,19 +56,26 @@ class Learner:
         return torch.autocast(device_type=self.device_type, dtype=torch.bfloat16)
 
     def loss(self, batch: Batch) -> LossOutput:
-        """The loss of ``batch`` under the current weights and statistics. Leaves the statistics as they are (the
-        agent's input normalisers, part of its forward pass, still count the batch in training mode)."""
+        """The loss of ``batch`` under the current weights and statistics; changes no statistic (``update`` has the
+        agent count the batch in its input statistics first)."""
         with self._autocast():
             return self.loss_fn(self.agent, batch, self.cfg, self.stats.view())
 
+    def synchronize(self, batch: Batch, stats_update: StatsUpdate) -> StatsUpdate:
+        """Between backward and the step: nothing here; a data-parallel learner (``icrl.learn.parallel``) combines
+        every rank's gradients and batch statistics."""
+        return stats_update
+
     def update(self, batch: Batch) -> dict[str, torch.Tensor]:
         self.agent.train()
+        self.agent.observe(batch)  # the running input statistics count the batch first; the loss only reads them
         loss, metrics, stats_update = self.loss(batch)
         if not torch.isfinite(loss):
             raise FloatingPointError(f"the loss became {loss.item()} at update {self.num_updates}; metrics: "
                                      f"{ {k: float(v) for k, v in metrics.items()} }. Lower learn.lr or check rewards.")
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        stats_update = self.synchronize(batch, stats_update)
         grad_norm = torch.nn.utils.clip_grad_norm_(self.params, self.cfg.grad_clip)
         lr = self.scheduler.get_last_lr()[0]
         self.optimizer.step()

@@ -36,8 +36,9 @@ def mlp(in_dim: int, hidden: int, n_layers: int, out_dim: int, activation: str =
 class SigmaReparamLinear(nn.Module):
     """Linear layer with ``W_hat = gamma * W / sigma(W)`` (Zhai et al. 2023), against attention entropy collapse.
 
-    ``sigma`` is the top singular value, tracked by one power-iteration step per training forward; ``u``, ``v``
-    are buffers treated as constants for the gradient. In eval mode the stored ``u``, ``v`` are used unchanged.
+    ``sigma`` is the top singular value, tracked by one power-iteration step per update (``power_iteration``, which
+    the learner runs through ``Agent.observe`` before the loss); ``u``, ``v`` are buffers treated as constants for
+    the gradient. The forward pass only reads them.
     """
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True) -> None:
@@ -49,15 +50,17 @@ class SigmaReparamLinear(nn.Module):
         self.register_buffer("u", u[:, 0].clone())
         self.register_buffer("v", vh[0].clone())
 
+    @torch.no_grad()
+    def power_iteration(self) -> None:
+        """One step of the power iteration on the current weights: u, v move toward the top singular vectors."""
+        with torch.autocast(self.weight.device.type, enabled=False):
+            v = F.normalize(torch.mv(self.weight.t(), self.u), dim=0)
+            self.u.copy_(F.normalize(torch.mv(self.weight, v), dim=0))
+            self.v.copy_(v)
+
     def sigma(self) -> torch.Tensor:
         """u^T W v, in fp32 even under autocast (a few matrix-vector products: bf16 would only add casts)."""
         with torch.autocast(self.weight.device.type, enabled=False):
-            if self.training:
-                with torch.no_grad():
-                    v = F.normalize(torch.mv(self.weight.t(), self.u), dim=0)
-                    u = F.normalize(torch.mv(self.weight, v), dim=0)
-                    self.u.copy_(u)
-                    self.v.copy_(v)
             return torch.dot(self.u, torch.mv(self.weight, self.v))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -65,9 +68,12 @@ class SigmaReparamLinear(nn.Module):
 
 
 class InputNorm(nn.Module):
-    """Running per-feature mean/std normalisation; statistics update in training mode from unmasked rows only.
+    """Running per-feature mean/std normalisation; ``update`` moves the statistics (unmasked rows only), ``forward``
+    only reads them: the learner counts a batch before its loss (``Agent.observe``), so no loss changes state.
 
     Bias-corrected EMA (method 6.6): ``beta_t = beta / (1 - (1 - beta)^t)``, so early updates move fast.
+    A data-parallel learner (``icrl.learn.parallel``) sets ``reduce_moments`` (rows (M, D) -> the mean and mean
+    square over every rank's rows, None when no rank has one), so the statistics stay identical on every rank.
     """
 
     def __init__(self, dim: int, beta: float = 1e-4) -> None:
@@ -76,6 +82,7 @@ class InputNorm(nn.Module):
         self.register_buffer("mu", torch.zeros(dim))
         self.register_buffer("nu", torch.ones(dim))
         self.register_buffer("t", torch.zeros((), dtype=torch.long))
+        self.reduce_moments = None
 
     @property
     def sigma(self) -> torch.Tensor:
@@ -86,18 +93,23 @@ class InputNorm(nn.Module):
         rows = x.reshape(-1, x.shape[-1]).float()
         if mask is not None:
             rows = rows[mask.reshape(-1)]
-        if rows.shape[0] == 0:
+        if self.reduce_moments is not None:
+            moments = self.reduce_moments(rows)  # a collective: every rank calls it, even with no row
+            if moments is None:
+                return
+            mean, sq_mean = moments
+        elif rows.shape[0] == 0:
             return
+        else:
+            mean, sq_mean = rows.mean(0), (rows**2).mean(0)
         self.t += 1
         # float64 keeps the bias correction exact for small t; a tensor op, so no device sync
         beta_t = (self.beta / (1.0 - (1.0 - self.beta) ** self.t.double())).to(self.mu.dtype)
-        self.mu.lerp_(rows.mean(0), beta_t)
-        self.nu.lerp_((rows**2).mean(0), beta_t)
+        self.mu.lerp_(mean, beta_t)
+        self.nu.lerp_(sq_mean, beta_t)
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        """x: (..., D); mask: x.shape[:-1] bool (True = real row) or None."""
-        if self.training:
-            self.update(x, mask)
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x (..., D) normalised by the current statistics."""
         return self.normalize(x)
 
     def normalize(self, x: torch.Tensor) -> torch.Tensor:

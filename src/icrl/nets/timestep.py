@@ -67,13 +67,21 @@ class TimestepEncoder(nn.Module):
         x = self.vector_input(obs, prev_action, prev_reward)
         return x if self.norm is None else self.norm.normalize(x)
 
+    @torch.no_grad()
+    def observe(self, obs: dict[str, torch.Tensor], prev_action: torch.Tensor, prev_reward: torch.Tensor,
+                valid: torch.Tensor | None) -> None:
+        """Count the valid rows (B, L) of a training batch in the input statistics (before the loss reads them)."""
+        if self.norm is not None:
+            self.norm.update(self.vector_input(obs, prev_action, prev_reward), valid)
+
     def forward(self, obs: dict[str, torch.Tensor], prev_action: torch.Tensor, prev_reward: torch.Tensor,
                 valid: torch.Tensor | None = None) -> torch.Tensor:
-        """obs: key -> (B, L, ...); prev_action (B, L, A); prev_reward (B, L); valid (B, L) -> (B, L, out_dim)."""
+        """obs: key -> (B, L, ...); prev_action (B, L, A); prev_reward (B, L) -> (B, L, out_dim). ``valid`` is
+        unused (kept for callers that pass it): padding rows are encoded too and masked by the losses."""
         lead = prev_reward.shape
         x = self.vector_input(obs, prev_action, prev_reward)
         if self.norm is not None:
-            x = self.norm(x, valid)
+            x = self.norm(x)
         feats = [x] + [cnn(obs[k].reshape(-1, *obs[k].shape[len(lead):])).reshape(*lead, -1)
                        for k, cnn in self.cnns.items()]
         return self.net(torch.cat(feats, dim=-1))

@@ -18,6 +18,7 @@ import torch
 
 from icrl.envs.interface import split_observation
 from icrl.envs.registry import accepts_vector_index, batched_vector_env
+from icrl.errors import ICRLError
 from icrl.records import Trajectory
 from icrl.rollout.exploration import Exploration
 from icrl.spaces import ActionSpec, is_side_key
@@ -112,7 +113,10 @@ class Collector:
         action_spec: how to decode the agent's encoded actions.
         exploration: noise for training actors, or None (evaluation).
         chunk_len: > 0 stores rollouts longer than this as overlapping chunks (method 2.3).
-        seed: seeds the envs' first reset.
+        seed: seeds the envs' first reset (made on the first step, or by ``restart``).
+
+    Every observation and reward is checked before it is recorded: a NaN or infinity raises an error naming the
+    env, the step and the key, so it never reaches the buffer or the input normaliser.
     """
 
     def __init__(self, venv: gym.vector.VectorEnv, agent, action_spec: ActionSpec, device: torch.device,
@@ -122,7 +126,29 @@ class Collector:
         self.env_name, self.exploration, self.sample = env_name, exploration, sample
         self.chunk_len, self.keep = chunk_len, keep_trajectories
         self.num_envs = venv.num_envs
-        self.obs, _ = venv.reset(seed=seed)
+        self.seed = seed
+        self.obs: dict | None = None  # the envs are reset on the first step (or by ``restart``)
+        self.steps = 0  # vector steps taken, for error messages
+
+    @property
+    def started(self) -> bool:
+        return self.obs is not None
+
+    def between_rollouts(self) -> bool:
+        """True when no env is inside a rollout: not started, or every env has just begun a new one."""
+        return self.obs is None or all(len(b) == 1 and b.rows[0][3] == 0 for b in self.builders)
+
+    def in_flight(self) -> int:
+        """How many envs are inside an unfinished rollout (steps taken that no stored trajectory holds yet)."""
+        return 0 if self.obs is None else sum(len(b) > 1 for b in self.builders)
+
+    def restart(self, seed: int | None) -> None:
+        """Reset every env with ``seed`` (env i gets ``seed + i``) and begin new rollouts with fresh agent memory;
+        unfinished rollouts are dropped."""
+        obs, _ = self.venv.reset(seed=seed)
+        self.obs = None
+        self._check_finite(obs)
+        self.obs = obs
         self._restart()
 
     def _restart(self) -> None:
@@ -151,11 +177,36 @@ class Collector:
             actions = self.exploration.perturb(actions, np.asarray(t).reshape(-1))
         return actions
 
+    def _check_finite(self, obs: dict, reward: np.ndarray | None = None, env_index: int | None = None) -> None:
+        """Refuse NaN or infinite observations and rewards before they are recorded (the normaliser would absorb
+        them and the buffer keep them). ``obs`` is batched over all envs, or one env's (``env_index``)."""
+        items = [("reward", reward), *obs.items()] if reward is not None else list(obs.items())
+        for key, value in items:
+            value = np.asarray(value)
+            if value.dtype.kind != "f" or np.isfinite(value).all():
+                continue
+            rows = value.reshape(1, -1) if env_index is not None else value.reshape(len(value), -1)
+            row = int(np.argwhere(~np.isfinite(rows))[0, 0])
+            i = env_index if env_index is not None else row
+            step = "its reset" if self.obs is None else f"step {int(self.lengths[i]) + 1} of " \
+                f"its rollout (vector step {self.steps})"
+            what = "reward" if key == "reward" else f"observation key {key!r}"
+            fix = ("clip or repair the reward with a gymnasium RewardWrapper" if key == "reward" else
+                   "fix the environment, or replace non-finite values with a gymnasium ObservationWrapper")
+            raise ICRLError(f"env {self.env_name!r} (vector index {i}) returned a non-finite {what} "
+                            f"({rows[row].tolist()}) at {step}; {fix}.")
+
     def step(self) -> tuple[list[Trajectory], list[RolloutStats]]:
         """One batched env step; returns trajectories and stats of rollouts that finished on it."""
+        if self.obs is None:
+            self.restart(self.seed)
         actions = self._policy()
         next_obs, reward, terminated, truncated, info = self.venv.step(actions)
+        self.steps += 1
+        self._check_finite(next_obs, np.asarray(reward, dtype=np.float64))
         done = np.logical_or(terminated, truncated)
+        for i in np.flatnonzero(done):  # a finished rollout's last observation arrives in info["final_obs"]
+            self._check_finite(info["final_obs"][i], env_index=int(i))
         self.returns += reward
         self.lengths += 1
         finished, stats = [], []

@@ -84,10 +84,14 @@ class Exploration:
             self.multiplier[done] = self.rng.random(int(done.sum()))
 
     def state_dict(self) -> dict:
-        return {"steps": self.steps, "multiplier": self.multiplier.tolist()}
+        """Step counter, multipliers and the RNG's state (JSON: the generator state is a dict of ints)."""
+        return {"steps": self.steps, "multiplier": self.multiplier.tolist(), "rng": self.rng.bit_generator.state}
 
     def load_state_dict(self, state: dict) -> None:
+        """Continue where ``state_dict`` was taken; the noise stream continues instead of restarting."""
         self.steps = int(state["steps"])
         mult = np.asarray(state["multiplier"], dtype=np.float64)
         if mult.shape == self.multiplier.shape:
             self.multiplier = mult
+        if "rng" in state:  # checkpoints written before the RNG was saved restart it
+            self.rng.bit_generator.state = state["rng"]

@@ -11,9 +11,13 @@ Checkpoints of earlier versions kept the PopArt statistics and the entropy tempe
 ("agent.popart.*", "agent.temperature.*"); reading one renames them to where the learner keeps them now
 (``LEGACY_PREFIXES``), so earlier runs resume and evaluate unchanged.
 
-A checkpoint directory is filled under a temporary name and renamed into place, then ``latest.json`` is
-replaced atomically, so a crash at any moment leaves the previous checkpoint intact and pointed to. The last
-``keep`` checkpoints are kept; loading falls back to an older one when the newest is unreadable.
+A checkpoint directory is filled under a temporary name, its files and itself fsynced, and renamed into place
+(the commit point: the rename is fsynced before anything else happens), then ``latest.json`` is replaced
+atomically (a pointer for people and tools). A kill or a power loss at any moment therefore leaves every
+published checkpoint complete. Loading takes the newest readable checkpoint directory and falls back to an
+older one when it is unreadable (disk damage); the last ``keep`` checkpoints are kept, older ones are renamed
+away before they are deleted, so no reader ever meets a half-deleted one. Temporary directories a killed save
+left behind are never read, and deleted by the next save or by ``remove_temps``.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from __future__ import annotations
 import json
 import random
 import shutil
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +36,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from icrl.errors import CheckpointError
-from icrl.fsutil import atomic_write_text, temp_path
+from icrl.fsutil import atomic_write_text, discard_dir, publish_dir, remove_temps, temp_path
 
 LATEST = "latest.json"
 # earlier key prefix -> current one; applied to every checkpoint read
@@ -54,15 +59,14 @@ def save_checkpoint(root: Path, tensors: dict[str, torch.Tensor], meta: dict[str
     try:
         save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp / "weights.safetensors"))
         (tmp / "meta.json").write_text(json.dumps(meta, sort_keys=True))
-        tmp.rename(final)
+        publish_dir(tmp, final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     atomic_write_text(root / LATEST, json.dumps({"checkpoint": final.name}))
     for old in _ckpt_dirs(root)[:-keep]:
-        shutil.rmtree(old, ignore_errors=True)
-    for stale in root.glob(".ckpt_*.tmp"):  # left by a crash during an earlier save
-        shutil.rmtree(stale, ignore_errors=True)
+        discard_dir(old)
+    remove_temps(root)  # left by a save or a deletion that was killed
     return final
 
 
@@ -88,31 +92,46 @@ def upgrade_keys(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return upgraded
 
 
+@dataclass
+class Loaded:
+    """A checkpoint as read back, and the newer ones that had to be skipped because they were unreadable."""
+
+    name: str
+    tensors: dict[str, torch.Tensor]
+    meta: dict[str, Any]
+    rejected: list[str] = field(default_factory=list)  # "<name>: <why>", newest first
+
+
+def find_latest(root: Path) -> Loaded | None:
+    """The newest readable checkpoint with the names of newer unreadable ones; None when there is none at all.
+
+    The newest directory wins even when ``latest.json`` still names the one before: its rename is the commit
+    point, and a kill between the rename and the pointer update must not send the run back a checkpoint.
+    """
+    rejected = []
+    for path in _ckpt_dirs(Path(root))[::-1]:
+        try:
+            tensors, meta = _read(path)
+        except CheckpointError as err:
+            rejected.append(f"{path.name}: {err}")
+            continue
+        return Loaded(path.name, tensors, meta, rejected)
+    if rejected:
+        raise CheckpointError("no readable checkpoint: " + "; ".join(rejected) + ". Delete the checkpoints folder "
+                              "to restart the run from scratch.")
+    return None
+
+
 def load_latest(root: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]] | None:
-    """The newest readable checkpoint, or None when there is none at all."""
-    found = load_latest_named(root)
-    return None if found is None else found[1:]
+    """(tensors, meta) of the newest readable checkpoint, or None when there is none at all."""
+    loaded = find_latest(root)
+    return None if loaded is None else (loaded.tensors, loaded.meta)
 
 
 def load_latest_named(root: Path) -> tuple[str, dict[str, torch.Tensor], dict[str, Any]] | None:
     """``load_latest`` with the name of the checkpoint it read (``ckpt_000012``)."""
-    root = Path(root)
-    candidates = _ckpt_dirs(root)[::-1]
-    try:
-        named = json.loads((root / LATEST).read_text())["checkpoint"]
-        candidates.sort(key=lambda p: p.name != named)  # the one latest.json names first
-    except (OSError, json.JSONDecodeError, KeyError, TypeError):
-        pass
-    errors = []
-    for path in candidates:
-        try:
-            return (path.name, *_read(path))
-        except CheckpointError as err:
-            errors.append(str(err))
-    if errors:
-        raise CheckpointError("no readable checkpoint: " + "; ".join(errors) + ". Delete the checkpoints folder "
-                              "to restart the run from scratch.")
-    return None
+    loaded = find_latest(root)
+    return None if loaded is None else (loaded.name, loaded.tensors, loaded.meta)
 
 
 def list_checkpoints(root: Path) -> list[str]:

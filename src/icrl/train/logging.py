@@ -2,7 +2,9 @@
 (``tb/``), optionally Weights & Biases; and the progress display.
 
 The JSONL file is appended one line per epoch and flushed, so a killed run loses at most the line being written;
-``read_metrics`` skips a torn last line. ``eval.csv`` is rewritten atomically with the union of all columns.
+``read_metrics`` skips a torn last line. A resumed session drops the rows of epochs after its checkpoint
+(``keep_epochs``): those epochs are done again, and every epoch appears once. ``eval.csv`` is rewritten
+atomically with the union of all columns.
 """
 
 from __future__ import annotations
@@ -34,12 +36,22 @@ def read_metrics(run_dir: Path) -> list[dict[str, float]]:
     return rows
 
 
+def _row_epoch(line: str) -> float:
+    """The epoch of one metrics line (infinite for an unreadable line, so that dropping rows drops it)."""
+    try:
+        return float(json.loads(line).get("epoch", 0))
+    except (json.JSONDecodeError, AttributeError, TypeError, ValueError):
+        return float("inf")
+
+
 class RunLogger:
     def __init__(self, run_dir: Path, use_tensorboard: bool = True, use_wandb: bool = False,
-                 wandb_project: str = "icrl", config: dict | None = None) -> None:
+                 wandb_project: str = "icrl", config: dict | None = None, keep_epochs: int | None = None) -> None:
         self.run_dir = Path(run_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self._truncate_torn_line()
+        if keep_epochs is not None:
+            self._drop_rows_after(keep_epochs)
         self.jsonl = open(self.run_dir / METRICS_FILE, "a")  # noqa: SIM115 (closed in close())
         self.tb = None
         if use_tensorboard:
@@ -55,6 +67,16 @@ class RunLogger:
             data = path.read_bytes()
             if data and not data.endswith(b"\n"):
                 atomic_write_text(path, data[: data.rfind(b"\n") + 1].decode())
+
+    def _drop_rows_after(self, epoch: int) -> None:
+        """Rows of epochs after ``epoch`` (logged after the checkpoint a session resumes from) are removed."""
+        path = self.run_dir / METRICS_FILE
+        if not path.exists():
+            return
+        lines = path.read_text().splitlines(keepends=True)
+        kept = [line for line in lines if _row_epoch(line) <= epoch]
+        if len(kept) != len(lines):
+            atomic_write_text(path, "".join(kept))
 
     def log(self, metrics: dict[str, float], step: int) -> None:
         row = {k: float(v) for k, v in metrics.items()}

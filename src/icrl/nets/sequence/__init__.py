@@ -1,6 +1,6 @@
 """Sequence models behind one interface; importing this package registers the built-in ones."""
 
-from icrl.nets.sequence import feedforward, rnn, transformer  # noqa: F401  (registration)
+from icrl.nets.sequence import feedforward, mamba, rnn, transformer  # noqa: F401  (registration)
 from icrl.nets.sequence.base import (
     SequenceModel,
     make_sequence_model,

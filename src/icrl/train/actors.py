@@ -1,0 +1,177 @@
+"""The processes around an asynchronous learner (``icrl.train.async_loop``) and the files they share with it.
+
+Everything goes through the run directory, written atomically (temp file, then rename)::
+
+    run_dir/async/weights/policy_<version>.safetensors   published agent weights (version = learner updates)
+    run_dir/async/weights/latest.json                    {"version", "updates", "file"}: the newest weights
+    run_dir/async/actor_<i>/                             actor i's finished rollouts (a TrajectoryStore spool)
+    run_dir/async/actor_<i>.json                         actor i's status: env steps, rollouts, version, pauses
+    run_dir/async/eval.json                              the evaluator's latest result and the version it used
+
+Actors write rollouts to their own spool, and the learner moves them into the replay store: the store then has
+one writer, so its sequence numbers (file names, FIFO order) stay unique without changing it.
+
+An actor pauses when it is ahead of the learner: more env steps than ``updates / ratio`` (its share) plus one
+chunk and one publication's worth of slack. Children exit when the learner sets the stop event or when their
+parent process is gone (a killed learner leaves no actor behind); they ignore SIGINT so that Ctrl-C reaches the
+learner alone, which then stops them in order.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+
+from icrl.agent import make_agent
+from icrl.config import RunConfig
+from icrl.data import TrajectoryStore
+from icrl.fsutil import atomic_save, atomic_write_text
+from icrl.rollout import Collector, Exploration, evaluate, make_vector_env, summarize
+from icrl.train.parts import probe_env
+
+SPOOL_CAPACITY = 2**62  # spools are emptied by the learner; never evicted
+
+
+def async_dir(run_dir: Path) -> Path:
+    return Path(run_dir) / "async"
+
+
+def spool_dir(run_dir: Path, index: int) -> Path:
+    return async_dir(run_dir) / f"actor_{index}"
+
+
+def status_path(run_dir: Path, index: int) -> Path:
+    return async_dir(run_dir) / f"actor_{index}.json"
+
+
+def eval_path(run_dir: Path) -> Path:
+    return async_dir(run_dir) / "eval.json"
+
+
+def read_json(path: Path) -> dict | None:
+    """The JSON object at ``path``, or None when it does not exist yet."""
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        return None
+
+
+@dataclass(frozen=True)
+class Published:
+    version: int
+    updates: int
+    file: Path
+
+
+def publish_weights(run_dir: Path, agent, version: int, keep: int = 2) -> None:
+    """Write the agent's weights as ``version`` (file first, then ``latest.json``); older files beyond ``keep``
+    are deleted (an actor reading one that disappears retries with the newest)."""
+    directory = async_dir(run_dir) / "weights"
+    directory.mkdir(parents=True, exist_ok=True)
+    name = f"policy_{version:012d}.safetensors"
+    tensors = {k: v.detach().to("cpu").contiguous() for k, v in agent.state_dict().items()}
+    atomic_save(directory / name, lambda tmp: save_file(tensors, str(tmp)))
+    atomic_write_text(directory / "latest.json", json.dumps({"version": version, "updates": version, "file": name}))
+    for old in sorted(directory.glob("policy_*.safetensors"))[:-keep]:
+        old.unlink(missing_ok=True)
+
+
+def latest_weights(run_dir: Path) -> Published | None:
+    meta = read_json(async_dir(run_dir) / "weights" / "latest.json")
+    if meta is None:
+        return None
+    return Published(int(meta["version"]), int(meta["updates"]), async_dir(run_dir) / "weights" / meta["file"])
+
+
+def load_published(agent, published: Published) -> bool:
+    """Load ``published`` into ``agent``; False when its file was already replaced (the caller retries later)."""
+    try:
+        tensors = load_file(str(published.file))
+    except FileNotFoundError:
+        return False
+    agent.load_state_dict(tensors, strict=True)
+    return True
+
+
+class _Child:
+    """What an actor or the evaluator shares: config, agent on CPU, stop conditions."""
+
+    def __init__(self, cfg_dict: dict, run_dir: str, stop, parent_pid: int) -> None:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # the learner coordinates shutdown
+        torch.set_num_threads(1)
+        self.cfg, self.run_dir, self.stop, self.parent_pid = RunConfig.from_dict(cfg_dict), Path(run_dir), stop, \
+            parent_pid
+        self.env = probe_env(self.cfg)
+        self.agent = make_agent(self.cfg, self.env.obs_spec, self.env.action_spec, self.env.max_seq_len,
+                                self.env.max_time_idx)
+        self.version = -1
+
+    def running(self) -> bool:
+        return not self.stop.is_set() and os.getppid() == self.parent_pid
+
+    def refresh_weights(self) -> Published | None:
+        published = latest_weights(self.run_dir)
+        if published is not None and published.version != self.version and load_published(self.agent, published):
+            self.version = published.version
+        return published
+
+
+def actor_main(index: int, cfg_dict: dict, run_dir: str, stop, parent_pid: int, seed: int, ratio: float) -> None:
+    """Actor ``index``: step ``env.num_envs`` envs with the newest weights, spool finished rollouts, report."""
+    child = _Child(cfg_dict, run_dir, stop, parent_pid)
+    cfg, env = child.cfg, child.env
+    spool = TrajectoryStore(spool_dir(child.run_dir, index), SPOOL_CAPACITY)
+    exploration = Exploration(cfg.explore, env.action_spec, cfg.env.num_envs, env.max_rollout_steps or 1,
+                              np.random.default_rng([seed, 1]))
+    venv = make_vector_env(env.factory, cfg.env.num_envs, cfg.env.vector)
+    collector = Collector(venv, child.agent, env.action_spec, torch.device("cpu"), cfg.env.name,
+                          exploration=exploration, sample=cfg.explore.sample_train, chunk_len=cfg.env.chunk_len,
+                          seed=seed)
+    chunk = max(cfg.train.steps_per_epoch, 1)
+    slack = chunk * cfg.env.num_envs + cfg.train.publish_every / ratio / cfg.train.actors
+    status = {"pid": os.getpid(), "env_steps": 0, "rollouts": 0, "version": -1, "paused_s": 0.0, "train": {}}
+    try:
+        while child.running():
+            published = child.refresh_weights()
+            if published is None:  # the learner publishes before it starts actors; wait for the file system
+                stop.wait(0.05)
+                continue
+            if status["env_steps"] > published.updates / ratio / cfg.train.actors + slack:
+                start = time.perf_counter()
+                stop.wait(0.05)  # ahead of the learner: wait for new weights
+                status["paused_s"] += time.perf_counter() - start
+                continue
+            trajs, stats = collector.collect(chunk)
+            for traj in trajs:
+                spool.write(traj)
+            status.update(env_steps=status["env_steps"] + chunk * cfg.env.num_envs,
+                          rollouts=status["rollouts"] + len(stats), version=child.version,
+                          train=summarize(stats, "train") if stats else status["train"])
+            atomic_write_text(status_path(child.run_dir, index), json.dumps(status))
+    finally:
+        venv.close()
+
+
+def evaluator_main(cfg_dict: dict, run_dir: str, stop, parent_pid: int) -> None:
+    """Evaluate each newest published version once (skipping those published meanwhile); write ``eval.json``."""
+    child = _Child(cfg_dict, run_dir, stop, parent_pid)
+    cfg, env = child.cfg, child.env
+    done = -1
+    while child.running():
+        child.refresh_weights()
+        if child.version == done:
+            stop.wait(0.1)
+            continue
+        done = child.version
+        metrics = evaluate(child.agent, env.factory, env.action_spec, cfg.env.name, cfg.env.eval_num_envs,
+                           cfg.train.eval_episodes, torch.device("cpu"), sample=cfg.explore.sample_eval,
+                           seed=cfg.train.seed + 1000 + done, mode=cfg.env.vector)
+        atomic_write_text(eval_path(child.run_dir), json.dumps({"version": done, "metrics": metrics}))
