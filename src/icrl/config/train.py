@@ -46,3 +46,11 @@ class TrainConfig(Section):
                         one_of("sync", "async"))
     actors: int = setting(2, "async mode: actor processes, each stepping env.num_envs envs", POSITIVE)
     publish_every: int = setting(10, "async mode: learner updates between published policy weights", POSITIVE)
+    actors_backend: str = setting("process", "async mode: process: actor processes on this machine, sharing the run "
+                                             "directory; ray: Ray actors placed by a Ray cluster, rollouts and "
+                                             "weights sent through Ray (needs `pip install icrl[ray]`)",
+                                  one_of("process", "ray"))
+    ray_address: str | None = setting(None, "actors_backend=ray: the Ray cluster to join (ray.init's address, e.g. "
+                                            "'auto' or 'ray://host:10001'); null starts a local instance",
+                                      Rule("null or a non-empty address", lambda v: v is None or
+                                           (isinstance(v, str) and v != "")))

@@ -124,17 +124,22 @@ class _Child:
         return published
 
 
+def make_collector(cfg: RunConfig, env, agent, seed: int) -> tuple:
+    """An actor's training envs and their collector (CPU, exploration seeded by ``seed``); close the envs."""
+    exploration = Exploration(cfg.explore, env.action_spec, cfg.env.num_envs, env.max_rollout_steps or 1,
+                              np.random.default_rng([seed, 1]))
+    venv = make_vector_env(env.factory, cfg.env.num_envs, cfg.env.vector)
+    collector = Collector(venv, agent, env.action_spec, torch.device("cpu"), cfg.env.name, exploration=exploration,
+                          sample=cfg.explore.sample_train, chunk_len=cfg.env.chunk_len, seed=seed)
+    return venv, collector
+
+
 def actor_main(index: int, cfg_dict: dict, run_dir: str, stop, parent_pid: int, seed: int, ratio: float) -> None:
     """Actor ``index``: step ``env.num_envs`` envs with the newest weights, spool finished rollouts, report."""
     child = _Child(cfg_dict, run_dir, stop, parent_pid)
     cfg, env = child.cfg, child.env
     spool = TrajectoryStore(spool_dir(child.run_dir, index), SPOOL_CAPACITY)
-    exploration = Exploration(cfg.explore, env.action_spec, cfg.env.num_envs, env.max_rollout_steps or 1,
-                              np.random.default_rng([seed, 1]))
-    venv = make_vector_env(env.factory, cfg.env.num_envs, cfg.env.vector)
-    collector = Collector(venv, child.agent, env.action_spec, torch.device("cpu"), cfg.env.name,
-                          exploration=exploration, sample=cfg.explore.sample_train, chunk_len=cfg.env.chunk_len,
-                          seed=seed)
+    venv, collector = make_collector(cfg, env, child.agent, seed)
     chunk = max(cfg.train.steps_per_epoch, 1)
     slack = chunk * cfg.env.num_envs + cfg.train.publish_every / ratio / cfg.train.actors
     status = {"pid": os.getpid(), "env_steps": 0, "rollouts": 0, "version": -1, "paused_s": 0.0, "train": {}}

@@ -69,12 +69,12 @@ class _Stop(Exception):
 class Children:
     """The actor and evaluator processes (spawned), their restarts and their orderly shutdown."""
 
-    def __init__(self, cfg: RunConfig, run_dir: Path, ratio: float) -> None:
+    def __init__(self, cfg: RunConfig, run_dir: Path, ratio: float, actors: bool = True) -> None:
         self.ctx = mp.get_context("spawn")
         self.stop = self.ctx.Event()
         self.cfg, self.run_dir, self.ratio = cfg, run_dir, ratio
-        self.actors: list = [None] * cfg.train.actors
-        self.restarts = [0] * cfg.train.actors
+        self.actors: list = [None] * (cfg.train.actors if actors else 0)  # none: the evaluator alone (Ray actors)
+        self.restarts = [0] * len(self.actors)
         self.evaluator = None
 
     def _args(self) -> tuple:
@@ -98,6 +98,13 @@ class Children:
 
     def dead_actors(self) -> list[int]:
         return [i for i, p in enumerate(self.actors) if p is not None and not p.is_alive()]
+
+    def publish(self, agent, version: int) -> None:
+        publish_weights(self.run_dir, agent, version)
+
+    def receive(self, store: TrajectoryStore, updates: int) -> int:
+        """Rollouts that came other than through the spools: none for processes (see ``RayActors``)."""
+        return 0
 
     def restart(self, i: int) -> None:
         if self.restarts[i] >= MAX_RESTARTS:
@@ -195,8 +202,8 @@ def _train(cfg: RunConfig, run_dir: Path, parts: Parts, ratio: float, progress: 
         status_path(run_dir, i).unlink(missing_ok=True)  # a previous session's counts are in the checkpoint
     spools = [TrajectoryStore(spool_dir(run_dir, i), SPOOL_CAPACITY) for i in range(cfg.train.actors)]
     steps = ActorSteps(run_dir, cfg.train.actors, counters.env_steps)
-    publish_weights(run_dir, parts.agent, parts.learner.num_updates)
-    children = Children(cfg, run_dir, ratio)
+    children = _children(cfg, run_dir, ratio)
+    children.publish(parts.agent, parts.learner.num_updates)
     logger = RunLogger(run_dir, use_wandb=cfg.train.wandb, wandb_project=cfg.train.wandb_project,
                        config=cfg.to_dict(), keep_epochs=counters.epoch)
     display = Progress(cfg.train.epochs, initial=counters.epoch, mode=progress, label=label)
@@ -234,6 +241,15 @@ def _train(cfg: RunConfig, run_dir: Path, parts: Parts, ratio: float, progress: 
     return metrics
 
 
+def _children(cfg: RunConfig, run_dir: Path, ratio: float):
+    """Actor processes (and the evaluator's), or Ray actors (``train.actors_backend=ray``)."""
+    if cfg.train.actors_backend == "ray":
+        from icrl.train.ray_actors import RayActors
+
+        return RayActors(cfg, run_dir, ratio, Children(cfg, run_dir, ratio, actors=False))
+    return Children(cfg, run_dir, ratio)
+
+
 def _final_evaluation(run_dir: Path, parts: Parts, children: Children) -> dict | None:
     """Publish the final weights (if the last update did not) and wait, bounded, for the evaluator's result on
     them; None when the evaluator died or took longer than ``FINAL_EVAL_WAIT_S``."""
@@ -267,7 +283,7 @@ def _epoch(parts: Parts, counters: state.Counters, spools: list[TrajectoryStore]
             sums[k] = sums[k] + v.float() if k in sums else v.float()
         counters.updates += 1
         if parts.learner.num_updates % cfg.train.publish_every == 0:
-            publish_weights(steps.run_dir, parts.agent, parts.learner.num_updates)
+            children.publish(parts.agent, parts.learner.num_updates)
     counters.epoch += 1
     elapsed = time.perf_counter() - start
     n = cfg.train.updates_per_epoch
@@ -286,7 +302,7 @@ def _housekeeping(parts: Parts, counters: state.Counters, spools: list[Trajector
         steps.poll()
         steps.retire(i)
         children.restart(i)
-    if ingest(spools, parts.store):
+    if ingest(spools, parts.store) + children.receive(parts.store, counters.updates):
         parts.store.evict()
         parts.prefetcher.refresh()
     steps.poll()
