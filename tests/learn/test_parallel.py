@@ -49,7 +49,7 @@ needs_gloo = pytest.mark.skipif(not torch.distributed.is_available() or not torc
 
 
 @needs_gloo
-def test_two_ranks_equal_one_learner_on_the_combined_batch(tmp_path) -> None:
+def test_gloo_two_ranks_equal_one_learner_on_the_combined_batch(tmp_path) -> None:
     rank0, rank1, single = _run(tmp_path, "discrete", single=True)
     assert single.keys() == rank0.keys() == rank1.keys()
     for key in single:  # the ranks agree exactly: identical gradients, statistics and arithmetic
@@ -62,7 +62,7 @@ def test_two_ranks_equal_one_learner_on_the_combined_batch(tmp_path) -> None:
 
 
 @needs_gloo
-def test_ranks_stay_identical_with_random_policy_samples_and_a_temperature(tmp_path) -> None:
+def test_gloo_ranks_stay_identical_with_random_policy_samples_and_a_temperature(tmp_path) -> None:
     rank0, rank1 = _run(tmp_path, "box", single=False)
     assert "stats.temperature.log_alpha" in rank0 or any(k.startswith("stats.temperature") for k in rank0)
     for key in rank0:  # each rank drew its own samples, yet the combined step and statistics are the same
