@@ -8,6 +8,7 @@ owns a directory deletes the ones a killed writer left (``remove_temps``).
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import uuid
@@ -97,3 +98,16 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 
 def atomic_write_text(path: Path, text: str) -> None:
     atomic_write_bytes(path, text.encode())
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    """Every complete line of a JSON-lines file that appends rows (an unfinished line, from a kill, is skipped);
+    an absent file has none."""
+    rows = []
+    if Path(path).exists():
+        for line in Path(path).read_text().splitlines():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+    return rows

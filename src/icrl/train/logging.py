@@ -17,23 +17,14 @@ from pathlib import Path
 from typing import Any
 
 from icrl.errors import MissingExtraError
-from icrl.fsutil import atomic_write_text
+from icrl.fsutil import atomic_write_text, read_jsonl
 
 METRICS_FILE, EVAL_FILE, TB_DIR = "metrics.jsonl", "eval.csv", "tb"
 
 
 def read_metrics(run_dir: Path) -> list[dict[str, float]]:
     """All complete rows of ``metrics.jsonl`` (an unfinished last line, from a kill, is ignored)."""
-    path = Path(run_dir) / METRICS_FILE
-    if not path.exists():
-        return []
-    rows = []
-    for line in path.read_text().splitlines():
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
-    return rows
+    return read_jsonl(Path(run_dir) / METRICS_FILE)
 
 
 def _row_epoch(line: str) -> float:

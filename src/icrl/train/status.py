@@ -17,6 +17,8 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from icrl.fsutil import read_jsonl
+
 STATUS_FILE, SESSIONS_FILE = "status", "sessions.jsonl"
 PHASES = ("start", "collect", "store", "update", "eval", "log", "checkpoint", "done")
 _WIDTH = 63
@@ -86,12 +88,4 @@ class SessionReport:
 
 def read_sessions(run_dir: Path) -> list[dict]:
     """Every complete line of ``sessions.jsonl``."""
-    path = Path(run_dir) / SESSIONS_FILE
-    rows = []
-    if path.exists():
-        for line in path.read_text().splitlines():
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue
-    return rows
+    return read_jsonl(Path(run_dir) / SESSIONS_FILE)
