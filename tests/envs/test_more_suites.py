@@ -114,7 +114,8 @@ def test_atari_frames_are_processed_to_84x84_grey() -> None:
 
 
 def test_metaworld_ml1_keeps_a_hidden_goal_for_every_attempt() -> None:
-    pytest.importorskip("metaworld")
+    if os.environ.get("ICRL_REQUIRE_METAWORLD") != "1":  # CI's last step sets it, with metaworld's MuJoCo on the path
+        pytest.importorskip("metaworld")
     env = make_env("metaworld/ML1/reach-v3", attempts=2, episode_length=5)
     assert env.max_rollout_steps == 10 and env.action_space.shape == (4,)
     goals = []

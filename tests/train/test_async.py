@@ -133,3 +133,17 @@ def test_async_mode_needs_collection_and_updates() -> None:
     with pytest.raises(ConfigError, match="steps_per_epoch"):
         update_to_data_ratio(apply_overrides(RunConfig(), [*TINY, "train.steps_per_epoch=0"]))
     assert update_to_data_ratio(apply_overrides(RunConfig(), TINY)) == 2 / 16
+
+
+def test_async_evaluator_keeps_the_sync_cadence():
+    """Evaluations fall where the sync loop's do: after U, U + kU, U + 2kU, ... updates (U updates per epoch,
+    k = eval_every), whichever versions the evaluator happens to see."""
+    from icrl.train.actors import evaluation_due
+
+    cfg = apply_overrides(RunConfig(), ["train.updates_per_epoch=100", "train.eval_every=2"])
+    assert not evaluation_due(cfg, 0, 99)
+    assert evaluation_due(cfg, 0, 100) and evaluation_due(cfg, 90, 110)
+    assert not evaluation_due(cfg, 100, 290) and evaluation_due(cfg, 290, 300)
+    assert evaluation_due(cfg, 120, 750) and not evaluation_due(cfg, 300, 499)
+    due = [v for v in range(10, 1001, 10) if evaluation_due(cfg, v - 10, v)]  # publications every 10 updates
+    assert due == [100, 300, 500, 700, 900]  # = the sync loop's evaluations after epochs 0, 2, 4, 6, 8

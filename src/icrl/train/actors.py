@@ -69,17 +69,20 @@ class Published:
     version: int
     updates: int
     file: Path
+    evaluate: bool = False  # the learner asks the evaluator for this version whatever its cadence (the last one)
 
 
-def publish_weights(run_dir: Path, agent, version: int, keep: int = 2) -> None:
+def publish_weights(run_dir: Path, agent, version: int, keep: int = 2, evaluate: bool = False) -> None:
     """Write the agent's weights as ``version`` (file first, then ``latest.json``); older files beyond ``keep``
-    are deleted (an actor reading one that disappears retries with the newest)."""
+    are deleted (an actor reading one that disappears retries with the newest). ``evaluate``: the evaluator
+    evaluates this version even when it is not due."""
     directory = async_dir(run_dir) / "weights"
     directory.mkdir(parents=True, exist_ok=True)
     name = f"policy_{version:012d}.safetensors"
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in agent.state_dict().items()}
     atomic_save(directory / name, lambda tmp: save_file(tensors, str(tmp)))
-    atomic_write_text(directory / "latest.json", json.dumps({"version": version, "updates": version, "file": name}))
+    meta = {"version": version, "updates": version, "file": name, "evaluate": evaluate}
+    atomic_write_text(directory / "latest.json", json.dumps(meta))
     for old in sorted(directory.glob("policy_*.safetensors"))[:-keep]:
         old.unlink(missing_ok=True)
 
@@ -88,7 +91,8 @@ def latest_weights(run_dir: Path) -> Published | None:
     meta = read_json(async_dir(run_dir) / "weights" / "latest.json")
     if meta is None:
         return None
-    return Published(int(meta["version"]), int(meta["updates"]), async_dir(run_dir) / "weights" / meta["file"])
+    return Published(int(meta["version"]), int(meta["updates"]), async_dir(run_dir) / "weights" / meta["file"],
+                     bool(meta.get("evaluate", False)))
 
 
 def load_published(agent, published: Published) -> bool:
@@ -165,14 +169,34 @@ def actor_main(index: int, cfg_dict: dict, run_dir: str, stop, parent_pid: int, 
         venv.close()
 
 
+def evaluation_due(cfg: RunConfig, seen: int, version: int) -> bool:
+    """Whether the sync loop would have evaluated between update counts ``seen`` (excluded) and ``version``.
+
+    The sync loop evaluates after the updates of epochs 0, k, 2k, ... (k = ``train.eval_every``), i.e. at
+    U, U + kU, U + 2kU, ... updates (U = ``train.updates_per_epoch``); the evaluator keeps that cadence, so it
+    costs the same CPU share as in the sync loop instead of evaluating every publication back to back.
+    """
+    period = cfg.train.eval_every * cfg.train.updates_per_epoch
+    first = cfg.train.updates_per_epoch
+    return (version - first) // period > (seen - first) // period
+
+
 def evaluator_main(cfg_dict: dict, run_dir: str, stop, parent_pid: int) -> None:
-    """Evaluate each newest published version once (skipping those published meanwhile); write ``eval.json``."""
+    """Evaluate the newest published version whenever an evaluation is due (``evaluation_due``) or the learner
+    asks for one (its last version); write ``eval.json``."""
     child = _Child(cfg_dict, run_dir, stop, parent_pid)
     cfg, env = child.cfg, child.env
-    done = -1
+    done = seen = None
     while child.running():
-        child.refresh_weights()
-        if child.version == done:
+        published = child.refresh_weights()
+        if published is None or child.version == done or published.version != child.version:
+            stop.wait(0.1)
+            continue
+        if seen is None:  # the version the run started (or resumed) from: already evaluated or not due
+            seen = child.version
+        due = evaluation_due(cfg, seen, child.version) or published.evaluate
+        seen = child.version
+        if not due:
             stop.wait(0.1)
             continue
         done = child.version

@@ -251,11 +251,10 @@ def _children(cfg: RunConfig, run_dir: Path, ratio: float):
 
 
 def _final_evaluation(run_dir: Path, parts: Parts, children: Children) -> dict | None:
-    """Publish the final weights (if the last update did not) and wait, bounded, for the evaluator's result on
-    them; None when the evaluator died or took longer than ``FINAL_EVAL_WAIT_S``."""
+    """Publish the final weights, marked for evaluation, and wait, bounded, for the evaluator's result on them;
+    None when the evaluator died or took longer than ``FINAL_EVAL_WAIT_S``."""
     version = parts.learner.num_updates
-    if version % parts.cfg.train.publish_every:
-        publish_weights(run_dir, parts.agent, version)
+    publish_weights(run_dir, parts.agent, version, evaluate=True)
     deadline = time.monotonic() + FINAL_EVAL_WAIT_S
     while time.monotonic() < deadline and children.evaluator.is_alive():
         result = read_json(eval_path(run_dir))

@@ -13,6 +13,7 @@ Ray is imported only here and only when this backend is chosen (an extra: ``pip 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +24,7 @@ from icrl.config import RunConfig
 from icrl.data import TrajectoryStore
 from icrl.fsutil import atomic_write_text
 from icrl.rollout import summarize
+from icrl.train import orphans
 from icrl.train.actors import make_collector, publish_weights, status_path
 from icrl.train.parts import probe_env
 
@@ -80,6 +82,7 @@ class RayActors:
         self.latest: tuple[int, dict] | None = None  # the newest version and its tensors, not yet in the store
         self.weights = None  # the object-store reference the actors' calls get
         self.started_ray = False
+        self.watcher: orphans.Watcher | None = None
         chunk = max(cfg.train.steps_per_epoch, 1)
         self.slack = chunk * cfg.env.num_envs + cfg.train.publish_every / ratio / cfg.train.actors
 
@@ -99,10 +102,13 @@ class RayActors:
     def start(self) -> None:
         ray = self.ray
         if not ray.is_initialized():
+            before = orphans.descendants(os.getpid())
             ray.init(address=self.cfg.train.ray_address, include_dashboard=False, log_to_driver=True,
                      **({} if self.cfg.train.ray_address else {"num_cpus": self.cfg.train.actors,
                                                                "_node_ip_address": "127.0.0.1"}))
             self.started_ray = True
+            if not self.cfg.train.ray_address:  # a local instance: nothing of it may outlive a killed learner
+                self.watcher = orphans.watch(since=before)
         remote = ray.remote(num_cpus=1, max_restarts=0)(RolloutActor)
         cfg_dict = self.cfg.to_dict()
         for i in range(self.cfg.train.actors):
@@ -157,3 +163,5 @@ class RayActors:
         finally:
             if self.started_ray:
                 self.ray.shutdown()
+            if self.watcher is not None:
+                self.watcher.stop()
