@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -262,6 +263,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("icrl: interrupted; re-run the same command to resume from the last checkpoint.", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `icrl config | head`: the reader left; say nothing more on the closed pipe
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     return 0
 
 

@@ -67,3 +67,15 @@ def test_options_beyond_the_method_are_grouped_and_labelled() -> None:
     page = render_markdown()
     learn = page[page.index("## `learn`"):page.index("## `replay`")]
     assert learn.index("`learn.dynamics_coeff`") > learn.index("Options not in the published method")
+
+
+def test_a_reader_that_leaves_early_gets_no_traceback() -> None:
+    """``icrl config | head -1``: the pipe closes before icrl writes; it exits quietly (141, as a shell's SIGPIPE)."""
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-m", "icrl", "config", "--markdown"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    proc.stdout.close()  # no reader is left when icrl writes
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 141 and "Traceback" not in err, err

@@ -147,3 +147,14 @@ def test_async_evaluator_keeps_the_sync_cadence():
     assert evaluation_due(cfg, 120, 750) and not evaluation_due(cfg, 300, 499)
     due = [v for v in range(10, 1001, 10) if evaluation_due(cfg, v - 10, v)]  # publications every 10 updates
     assert due == [100, 300, 500, 700, 900]  # = the sync loop's evaluations after epochs 0, 2, 4, 6, 8
+
+
+def test_async_children_run_below_the_learner_priority() -> None:
+    """Actors and the evaluator call ``lower_priority``: CHILD_NICE below their parent (capped at nice 19)."""
+    from icrl.train.actors import CHILD_NICE
+
+    code = ("import os; from icrl.train.actors import lower_priority; base = os.nice(0); lower_priority(); "
+            "print(base, os.nice(0))")
+    base, after = map(int, subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                                          check=True).stdout.split())
+    assert after == min(base + CHILD_NICE, 19)

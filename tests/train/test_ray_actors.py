@@ -66,8 +66,10 @@ def _ray_processes() -> list[str]:
 def test_ray_actors_send_rollouts_follow_weights_and_leave_nothing(tmp_path: Path, deadline) -> None:
     assert _ray_processes() == [], "a Ray instance is already running on this machine"
     run = tmp_path / "run"
-    metrics = train(apply_overrides(RunConfig(), [*TINY, "train.epochs=3"]), run, progress="off")
-    assert metrics["updates"] == 6 and metrics["env_steps"] > 0
+    # 5 epochs = 10 updates need 80 env steps = 5 chunks of 16: some actor's third chunk, which it can only be
+    # called for once the learner has 2 updates (its slack is 24 steps), i.e. with version 2 published
+    metrics = train(apply_overrides(RunConfig(), [*TINY, "train.epochs=5"]), run, progress="off")
+    assert metrics["updates"] == 10 and metrics["env_steps"] > 0
     assert metrics["buffer/trajectories"] > 0  # the rollouts came back through Ray into the replay store
     assert all(len(TrajectoryStore(spool_dir(run, i), SPOOL_CAPACITY)) == 0 for i in range(2))  # not via spools
     actors = [json.loads(p.read_text()) for p in sorted((run / "async").glob("actor_*.json"))]
@@ -75,3 +77,29 @@ def test_ray_actors_send_rollouts_follow_weights_and_leave_nothing(tmp_path: Pat
     assert actors and all(a["env_steps"] > 0 and a["version"] >= 0 for a in actors)
     assert max(a["version"] for a in actors) > 0  # weights newer than the first reached the actors
     assert _ray_processes() == []
+
+
+def test_ray_sigkilled_learner_leaves_no_ray_process(tmp_path: Path, deadline) -> None:
+    """A learner killed with SIGKILL cannot call ray.shutdown(): the orphan watcher (icrl.train.orphans) must
+    stop the local instance's processes instead."""
+    import os
+    import subprocess
+    import time
+
+    assert _ray_processes() == [], "a Ray instance is already running on this machine"
+    run = tmp_path / "run"
+    learner = subprocess.Popen([sys.executable, "-m", "icrl", "train", "--run-dir", str(run), "--no-progress",
+                                *TINY, "train.epochs=1000"], start_new_session=True,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        while not any((run / "async").glob("actor_*.json")):  # the Ray actors returned a first chunk
+            assert learner.poll() is None, "the run ended before its Ray actors reported"
+            time.sleep(0.2)
+        assert _ray_processes()
+        learner.kill()
+        learner.wait()
+        while _ray_processes():  # bounded by the deadline fixture
+            time.sleep(0.2)
+    finally:
+        if learner.poll() is None:
+            os.killpg(learner.pid, signal.SIGKILL)

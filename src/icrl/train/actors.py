@@ -38,6 +38,7 @@ from icrl.rollout import Collector, Exploration, evaluate, make_vector_env, summ
 from icrl.train.parts import probe_env
 
 SPOOL_CAPACITY = 2**62  # spools are emptied by the learner; never evicted
+CHILD_NICE = 10  # actors and the evaluator run this much below the learner's CPU priority (``lower_priority``)
 
 
 def async_dir(run_dir: Path) -> Path:
@@ -62,6 +63,17 @@ def read_json(path: Path) -> dict | None:
         return json.loads(path.read_text())
     except FileNotFoundError:
         return None
+
+
+def lower_priority() -> None:
+    """Run this process at ``CHILD_NICE`` below the learner: where the cores are fewer than the processes, the
+    actors and the evaluator then fill the gaps the learner leaves (its single-threaded stretches) instead of
+    preempting its threads mid-update; where cores are free it changes nothing. The update-to-data ratio keeps
+    the learner from running away from starved actors (it waits, and ``async/learner_wait_s`` shows it)."""
+    try:
+        os.nice(CHILD_NICE)
+    except (AttributeError, OSError):  # not on this platform, or not allowed: run at the same priority
+        pass
 
 
 @dataclass(frozen=True)
@@ -110,6 +122,7 @@ class _Child:
 
     def __init__(self, cfg_dict: dict, run_dir: str, stop, parent_pid: int) -> None:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # the learner coordinates shutdown
+        lower_priority()
         torch.set_num_threads(1)
         self.cfg, self.run_dir, self.stop, self.parent_pid = RunConfig.from_dict(cfg_dict), Path(run_dir), stop, \
             parent_pid

@@ -25,7 +25,7 @@ from icrl.data import TrajectoryStore
 from icrl.fsutil import atomic_write_text
 from icrl.rollout import summarize
 from icrl.train import orphans
-from icrl.train.actors import make_collector, publish_weights, status_path
+from icrl.train.actors import lower_priority, make_collector, publish_weights, status_path
 from icrl.train.parts import probe_env
 
 
@@ -42,6 +42,7 @@ class RolloutActor:
     """One actor's envs, collector and CPU agent; ``collect`` acts with the given weights for one chunk."""
 
     def __init__(self, cfg_dict: dict, seed: int) -> None:
+        lower_priority()  # matters where the Ray node is the learner's machine
         torch.set_num_threads(1)
         self.cfg = RunConfig.from_dict(cfg_dict)
         env = probe_env(self.cfg)
