@@ -89,7 +89,7 @@ def main() -> None:
     args = p.parse_args()
     cfg = apply_overrides(RunConfig(), [*SMALL, "train.device=cpu", f"train.epochs={args.epochs}", *args.overrides])
     print(f"cpus: {os.cpu_count()}, torch threads: {torch.get_num_threads()}, env {cfg.env.name}, "
-          f"{cfg.env.num_envs} envs per actor, batch {cfg.learn.batch_size}, {args.epochs} epochs")
+          f"{cfg.env.num_envs} envs split between the actors, batch {cfg.learn.batch_size}, {args.epochs} epochs")
     if not args.skip_loops:
         base_steps, base_updates = loop_rates(cfg)
         print(f"{'loop':<16} {'env steps/s':>12} {'x sync':>7} {'updates/s':>10} {'x sync':>7}")

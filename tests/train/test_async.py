@@ -158,3 +158,19 @@ def test_async_children_run_below_the_learner_priority() -> None:
     base, after = map(int, subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                                           check=True).stdout.split())
     assert after == min(base + CHILD_NICE, 19)
+
+
+def test_async_actors_split_the_training_envs() -> None:
+    """The actors step env.num_envs envs in all (as the sync loop), the first ones taking the remainder; more
+    actors than envs is a configuration error."""
+    from icrl.train.actors import actor_envs, actor_share
+
+    def split(envs: int, actors: int) -> list[int]:
+        cfg = apply_overrides(RunConfig(), [f"env.num_envs={envs}", "train.mode=async", f"train.actors={actors}"])
+        return [actor_envs(cfg, i) for i in range(actors)]
+
+    assert split(24, 2) == [12, 12] and split(5, 2) == [3, 2] and split(4, 4) == [1, 1, 1, 1]
+    cfg = apply_overrides(RunConfig(), ["env.num_envs=5", "train.mode=async", "train.actors=2"])
+    assert actor_share(cfg, 0, 10, 0.1) + actor_share(cfg, 1, 10, 0.1) == pytest.approx(100.0)  # shares sum up
+    with pytest.raises(ConfigError, match="env.num_envs"):
+        update_to_data_ratio(apply_overrides(RunConfig(), ["env.num_envs=2", "train.mode=async", "train.actors=3"]))

@@ -66,8 +66,8 @@ def _ray_processes() -> list[str]:
 def test_ray_actors_send_rollouts_follow_weights_and_leave_nothing(tmp_path: Path, deadline) -> None:
     assert _ray_processes() == [], "a Ray instance is already running on this machine"
     run = tmp_path / "run"
-    # 5 epochs = 10 updates need 80 env steps = 5 chunks of 16: some actor's third chunk, which it can only be
-    # called for once the learner has 2 updates (its slack is 24 steps), i.e. with version 2 published
+    # 5 epochs = 10 updates need 80 env steps = 10 chunks of 8 (one env per actor): some actor's fourth, which it is
+    # only called for once the learner has 2 updates (its slack is 16 steps), i.e. with version 2 published
     metrics = train(apply_overrides(RunConfig(), [*TINY, "train.epochs=5"]), run, progress="off")
     assert metrics["updates"] == 10 and metrics["env_steps"] > 0
     assert metrics["buffer/trajectories"] > 0  # the rollouts came back through Ray into the replay store

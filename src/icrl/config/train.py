@@ -44,7 +44,8 @@ class TrainConfig(Section):
     mode: str = setting("sync", "sync: one process alternates collection and updates; async: actor processes "
                                 "collect while the learner updates, at the sync loop's update-to-data ratio",
                         one_of("sync", "async"))
-    actors: int = setting(2, "async mode: actor processes, each stepping env.num_envs envs", POSITIVE)
+    actors: int = setting(2, "async mode: actor processes; they split the env.num_envs training envs between them",
+                          POSITIVE)
     publish_every: int = setting(10, "async mode: learner updates between published policy weights", POSITIVE)
     actors_backend: str = setting("process", "async mode: process: actor processes on this machine, sharing the run "
                                              "directory; ray: Ray actors placed by a Ray cluster, rollouts and "

@@ -11,8 +11,9 @@ Everything goes through the run directory, written atomically (temp file, then r
 Actors write rollouts to their own spool, and the learner moves them into the replay store: the store then has
 one writer, so its sequence numbers (file names, FIFO order) stay unique without changing it.
 
-An actor pauses when it is ahead of the learner: more env steps than ``updates / ratio`` (its share) plus one
-chunk and one publication's worth of slack. Children exit when the learner sets the stop event or when their
+The actors split ``env.num_envs`` training envs between them (``actor_envs``). An actor pauses when it is ahead
+of the learner: more env steps than its share of ``updates / ratio`` plus one chunk and one publication's worth
+of slack. Children exit when the learner sets the stop event or when their
 parent process is gone (a killed learner leaves no actor behind); they ignore SIGINT so that Ctrl-C reaches the
 learner alone, which then stops them in order.
 """
@@ -141,24 +142,47 @@ class _Child:
         return published
 
 
-def make_collector(cfg: RunConfig, env, agent, seed: int) -> tuple:
-    """An actor's training envs and their collector (CPU, exploration seeded by ``seed``); close the envs."""
-    exploration = Exploration(cfg.explore, env.action_spec, cfg.env.num_envs, env.max_rollout_steps or 1,
+def actor_envs(cfg: RunConfig, index: int) -> int:
+    """Training envs of actor ``index``: the actors split ``env.num_envs`` between them (the first ones take the
+    remainder), so that async mode steps the same envs as the sync loop, each at the same rate per update (the
+    exploration schedule and the policy lag within a rollout stay those of the sync loop)."""
+    share, rest = divmod(cfg.env.num_envs, cfg.train.actors)
+    return share + (index < rest)
+
+
+def actor_share(cfg: RunConfig, index: int, updates: int, ratio: float) -> float:
+    """Env steps actor ``index`` may have taken by ``updates`` learner updates, before slack: its share of
+    ``updates / ratio``."""
+    return updates / ratio * actor_envs(cfg, index) / cfg.env.num_envs
+
+
+def actor_slack(cfg: RunConfig, index: int, ratio: float) -> float:
+    """How far (env steps) actor ``index`` may run ahead of its share: one chunk and one publication's worth."""
+    chunk = max(cfg.train.steps_per_epoch, 1)
+    return chunk * actor_envs(cfg, index) + actor_share(cfg, index, cfg.train.publish_every, ratio)
+
+
+def make_collector(cfg: RunConfig, env, agent, seed: int, num_envs: int) -> tuple:
+    """An actor's ``num_envs`` training envs and their collector (CPU, exploration seeded by ``seed``); close the
+    envs."""
+    exploration = Exploration(cfg.explore, env.action_spec, num_envs, env.max_rollout_steps or 1,
                               np.random.default_rng([seed, 1]))
-    venv = make_vector_env(env.factory, cfg.env.num_envs, cfg.env.vector)
+    venv = make_vector_env(env.factory, num_envs, cfg.env.vector)
     collector = Collector(venv, agent, env.action_spec, torch.device("cpu"), cfg.env.name, exploration=exploration,
                           sample=cfg.explore.sample_train, chunk_len=cfg.env.chunk_len, seed=seed)
     return venv, collector
 
 
 def actor_main(index: int, cfg_dict: dict, run_dir: str, stop, parent_pid: int, seed: int, ratio: float) -> None:
-    """Actor ``index``: step ``env.num_envs`` envs with the newest weights, spool finished rollouts, report."""
+    """Actor ``index``: step its share of the envs (``actor_envs``) with the newest weights, spool finished
+    rollouts, report."""
     child = _Child(cfg_dict, run_dir, stop, parent_pid)
     cfg, env = child.cfg, child.env
     spool = TrajectoryStore(spool_dir(child.run_dir, index), SPOOL_CAPACITY)
-    venv, collector = make_collector(cfg, env, child.agent, seed)
+    num_envs = actor_envs(cfg, index)
+    venv, collector = make_collector(cfg, env, child.agent, seed, num_envs)
     chunk = max(cfg.train.steps_per_epoch, 1)
-    slack = chunk * cfg.env.num_envs + cfg.train.publish_every / ratio / cfg.train.actors
+    slack = actor_slack(cfg, index, ratio)
     status = {"pid": os.getpid(), "env_steps": 0, "rollouts": 0, "version": -1, "paused_s": 0.0, "train": {}}
     try:
         while child.running():
@@ -166,7 +190,7 @@ def actor_main(index: int, cfg_dict: dict, run_dir: str, stop, parent_pid: int, 
             if published is None:  # the learner publishes before it starts actors; wait for the file system
                 stop.wait(0.05)
                 continue
-            if status["env_steps"] > published.updates / ratio / cfg.train.actors + slack:
+            if status["env_steps"] > actor_share(cfg, index, published.updates, ratio) + slack:
                 start = time.perf_counter()
                 stop.wait(0.05)  # ahead of the learner: wait for new weights
                 status["paused_s"] += time.perf_counter() - start
@@ -174,7 +198,7 @@ def actor_main(index: int, cfg_dict: dict, run_dir: str, stop, parent_pid: int, 
             trajs, stats = collector.collect(chunk)
             for traj in trajs:
                 spool.write(traj)
-            status.update(env_steps=status["env_steps"] + chunk * cfg.env.num_envs,
+            status.update(env_steps=status["env_steps"] + chunk * num_envs,
                           rollouts=status["rollouts"] + len(stats), version=child.version,
                           train=summarize(stats, "train") if stats else status["train"])
             atomic_write_text(status_path(child.run_dir, index), json.dumps(status))

@@ -56,6 +56,9 @@ def update_to_data_ratio(cfg: RunConfig) -> float:
     if steps == 0 or cfg.train.updates_per_epoch == 0:
         raise ConfigError("train.mode=async needs collection and updates: train.steps_per_epoch and "
                           "train.updates_per_epoch > 0 (they set the update-to-data ratio it holds).")
+    if cfg.train.actors > cfg.env.num_envs:
+        raise ConfigError(f"train.actors={cfg.train.actors} is more than env.num_envs={cfg.env.num_envs}: the actors "
+                          "split env.num_envs training envs between them; raise env.num_envs or lower train.actors.")
     if cfg.replay.datasets or cfg.train.start_collecting_at_epoch:
         raise ConfigError("train.mode=async does not support offline datasets or start_collecting_at_epoch yet; "
                           "use train.mode=sync.")

@@ -25,7 +25,15 @@ from icrl.data import TrajectoryStore
 from icrl.fsutil import atomic_write_text
 from icrl.rollout import summarize
 from icrl.train import orphans
-from icrl.train.actors import lower_priority, make_collector, publish_weights, status_path
+from icrl.train.actors import (
+    actor_envs,
+    actor_share,
+    actor_slack,
+    lower_priority,
+    make_collector,
+    publish_weights,
+    status_path,
+)
 from icrl.train.parts import probe_env
 
 
@@ -41,13 +49,14 @@ def import_ray():
 class RolloutActor:
     """One actor's envs, collector and CPU agent; ``collect`` acts with the given weights for one chunk."""
 
-    def __init__(self, cfg_dict: dict, seed: int) -> None:
+    def __init__(self, cfg_dict: dict, seed: int, num_envs: int) -> None:
         lower_priority()  # matters where the Ray node is the learner's machine
         torch.set_num_threads(1)
         self.cfg = RunConfig.from_dict(cfg_dict)
         env = probe_env(self.cfg)
         self.agent = make_agent(self.cfg, env.obs_spec, env.action_spec, env.max_seq_len, env.max_time_idx)
-        self.venv, self.collector = make_collector(self.cfg, env, self.agent, seed)
+        self.num_envs = num_envs
+        self.venv, self.collector = make_collector(self.cfg, env, self.agent, seed, num_envs)
         self.version = -1
 
     def collect(self, weights: dict) -> dict:
@@ -59,7 +68,7 @@ class RolloutActor:
             self.version = weights["version"]
         chunk = max(self.cfg.train.steps_per_epoch, 1)
         trajs, stats = self.collector.collect(chunk)
-        return {"trajs": trajs, "env_steps": chunk * self.cfg.env.num_envs, "rollouts": len(stats),
+        return {"trajs": trajs, "env_steps": chunk * self.num_envs, "rollouts": len(stats),
                 "version": self.version, "train": summarize(stats, "train") if stats else {}}
 
     def close(self) -> None:
@@ -84,8 +93,6 @@ class RayActors:
         self.weights = None  # the object-store reference the actors' calls get
         self.started_ray = False
         self.watcher: orphans.Watcher | None = None
-        chunk = max(cfg.train.steps_per_epoch, 1)
-        self.slack = chunk * cfg.env.num_envs + cfg.train.publish_every / ratio / cfg.train.actors
 
     @property
     def stop(self):
@@ -114,7 +121,7 @@ class RayActors:
         cfg_dict = self.cfg.to_dict()
         for i in range(self.cfg.train.actors):
             seed = self.cfg.train.seed + 7919 * (i + 1)
-            self.actors.append(remote.remote(cfg_dict, seed))
+            self.actors.append(remote.remote(cfg_dict, seed, actor_envs(self.cfg, i)))
         self.evaluator_children.start()
         self._submit(0)
 
@@ -125,8 +132,8 @@ class RayActors:
             self.weights, self.latest = self.ray.put({"version": version, "tensors": tensors}), None
         busy = set(self.pending.values())
         for i, actor in enumerate(self.actors):
-            if i not in busy and self.status[i]["env_steps"] <= updates / self.ratio / self.cfg.train.actors + \
-                    self.slack:
+            ahead = actor_share(self.cfg, i, updates, self.ratio) + actor_slack(self.cfg, i, self.ratio)
+            if i not in busy and self.status[i]["env_steps"] <= ahead:
                 self.pending[actor.collect.remote(self.weights)] = i
 
     def receive(self, store: TrajectoryStore, updates: int) -> int:
