@@ -42,7 +42,7 @@ from icrl.train.logging import Progress, RunLogger
 from icrl.train.parts import Parts, make_parts
 from icrl.train.plots import plot_run
 from icrl.train.rundir import checkpoint_dir, open_run_dir, run_dir_lock
-from icrl.train.trainer import _postfix
+from icrl.train.trainer import _postfix, record_epoch
 
 JOIN_TIMEOUT_S = 10.0
 MAX_RESTARTS = 5  # per actor: an actor that keeps dying (a broken env) stops the run instead of looping
@@ -229,9 +229,7 @@ def _train(cfg: RunConfig, run_dir: Path, parts: Parts, ratio: float, progress: 
                 epoch_m.update({**result["metrics"], "async/eval_version": float(eval_version)})
             metrics = {**epoch_m, "epoch": float(counters.epoch), "env_steps": float(counters.env_steps),
                        "updates": float(counters.updates), "time/total": counters.wall_time}
-            logger.log(metrics, step=counters.env_steps)
-            if counters.epoch % cfg.train.ckpt_every == 0 or last:
-                state.save(parts, checkpoint_dir(run_dir), counters)
+            record_epoch(parts, counters, logger, metrics, last, run_dir)
             display.update(counters.epoch, **_postfix(metrics))
             if last:
                 break

@@ -36,7 +36,16 @@ from icrl.train.logging import Progress, RunLogger
 from icrl.train.parts import Parts, make_parts
 from icrl.train.plots import plot_run
 from icrl.train.rundir import checkpoint_dir, open_run_dir, run_dir_lock
-from icrl.train.trainer import _collect, _evaluate, _out_of_time, _postfix, _store, _timed, _update
+from icrl.train.trainer import (
+    _collect,
+    _evaluate,
+    _out_of_time,
+    _postfix,
+    _store,
+    _timed,
+    _update,
+    record_epoch,
+)
 
 RANK_SEED_STRIDE = 1_000_003  # rank r's sampler and generators: seed + r * stride (rank 0 keeps the run's seed)
 
@@ -154,9 +163,7 @@ def _train(cfg: RunConfig, run_dir: Path, progress: str, label: str) -> dict[str
                        "speed/env_steps_per_s": (counters.env_steps - steps_before) / max(t_collect, 1e-9),
                        "speed/updates_per_s": cfg.train.updates_per_epoch / max(t_update, 1e-9) if update_m else 0.0}
             if rank == 0:
-                logger.log(metrics, step=counters.env_steps)
-                if counters.epoch % cfg.train.ckpt_every == 0 or last:
-                    state.save(parts, checkpoint_dir(run_dir), counters)
+                record_epoch(parts, counters, logger, metrics, last, run_dir)
                 display.update(counters.epoch, **_postfix(metrics))
             if last:
                 break

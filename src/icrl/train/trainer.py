@@ -198,12 +198,21 @@ def _epoch(parts: Parts, counters: state.Counters, phase: PhaseFile, logger: Run
                "time/total": counters.wall_time,
                "speed/env_steps_per_s": (counters.env_steps - steps_before) / max(t_collect + t_store, 1e-9),
                "speed/updates_per_s": cfg.train.updates_per_epoch / max(t_update, 1e-9) if update_m else 0.0}
-    phase.set("log", counters.epoch)
-    logger.log(metrics, step=counters.env_steps)
-    if counters.epoch % cfg.train.ckpt_every == 0 or last:
-        phase.set("checkpoint", counters.epoch)
-        state.save(parts, checkpoint_dir(run_dir), counters)
+    record_epoch(parts, counters, logger, metrics, last, run_dir, phase)
     return metrics, last
+
+
+def record_epoch(parts: Parts, counters: state.Counters, logger: RunLogger, metrics: dict[str, float], last: bool,
+                 run_dir: Path, phase: PhaseFile | None = None) -> None:
+    """The end of every loop's epoch: log its metrics, then checkpoint every ``train.ckpt_every`` epochs and at the
+    run's last (announcing each step in ``phase`` when the loop keeps one)."""
+    if phase is not None:
+        phase.set("log", counters.epoch)
+    logger.log(metrics, step=counters.env_steps)
+    if counters.epoch % parts.cfg.train.ckpt_every == 0 or last:
+        if phase is not None:
+            phase.set("checkpoint", counters.epoch)
+        state.save(parts, checkpoint_dir(run_dir), counters)
 
 
 def _out_of_time(cfg: RunConfig, counters: state.Counters, epoch_start: float) -> bool:
