@@ -35,8 +35,21 @@ class _Hung(Exception):
 
 
 @pytest.fixture
-def deadline():
-    """Fail (and let the run shut down in its ``finally``) instead of hanging past ``DEADLINE_S``."""
+def one_ray_at_a_time():
+    """These tests count every Ray process on the machine, so they must not overlap: under ``pytest -n`` each
+    takes a lock file (shared by the xdist workers) for its whole run."""
+    import fcntl
+    import tempfile
+
+    with open(Path(tempfile.gettempdir()) / "icrl-ray-tests.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+@pytest.fixture
+def deadline(one_ray_at_a_time):
+    """Fail (and let the run shut down in its ``finally``) instead of hanging past ``DEADLINE_S``; taken after the
+    lock, so waiting for the other test does not count."""
     def _raise(signum, frame):
         raise _Hung(f"the run took more than {DEADLINE_S} s")
 
